@@ -1,0 +1,62 @@
+"""The Celery app: JSON only, time limits, the beat schedule from coinlink.schedule."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coinlink.settings")
+
+app = Celery("coinlink")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _schedule(sender, **kwargs):
+    from coinlink.schedule import beat_schedule
+
+    sender.conf.beat_schedule = beat_schedule()
+
+
+@signals.before_task_publish.connect
+def _carry_request_id(headers=None, **kwargs):
+    """Tasks log with the id of the request that enqueued them."""
+    from coinlink import context
+
+    if headers is not None and context.request_id.get():
+        headers.setdefault("coinlink_request_id", context.request_id.get())
+
+
+_started: dict[str, float] = {}
+
+
+@signals.task_prerun.connect
+def _task_started(task_id=None, task=None, **kwargs):
+    from coinlink import context
+
+    rid = None
+    if task is not None:
+        headers = getattr(task.request, "headers", None) or {}
+        rid = getattr(task.request, "coinlink_request_id", None) or headers.get("coinlink_request_id")
+    context.request_id.set(rid or task_id)
+    context.trace_id.set(rid or task_id)
+    _started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def _task_finished(task_id=None, task=None, state=None, **kwargs):
+    from coinlink import metrics
+
+    started = _started.pop(task_id, None)
+    if started is not None and task is not None:
+        metrics.TASK_DURATION.labels(task=task.name).observe(time.perf_counter() - started)
+
+
+@signals.task_failure.connect
+def _task_failed(sender=None, **kwargs):
+    from coinlink import metrics
+
+    metrics.TASK_FAILURES.labels(task=getattr(sender, "name", "unknown")).inc()

@@ -1,0 +1,70 @@
+"""Log formatting: one JSON object per line in production, a readable line in development."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+
+from coinlink import context
+
+# Whatever code logs, these never leave the process.
+_SECRET_KEYS = re.compile(r"(password|token|secret|authorization|cookie|api[_-]?key|signature)", re.I)
+_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def scrub(value):
+    """Redact secrets from a log value, recursively."""
+    if isinstance(value, dict):
+        return {k: "[redacted]" if _SECRET_KEYS.search(str(k)) else scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    if isinstance(value, str):
+        return _JWT.sub("[redacted]", _BEARER.sub(r"\1[redacted]", value))
+    return value
+
+
+class RequestContextFilter(logging.Filter):
+    """Stamps every record with the request id, trace id and user id of the current context."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = context.request_id.get()
+        if not getattr(record, "trace_id", None):
+            record.trace_id = context.trace_id.get()
+        if not getattr(record, "user_id", None):
+            record.user_id = context.user_id.get()
+        return True
+
+
+def _extras(record: logging.LogRecord) -> dict:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
+        payload.update({k: scrub(v) for k, v in _extras(record).items() if v is not None})
+        if record.exc_info:
+            payload["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{k}={scrub(v)}" for k, v in _extras(record).items() if v is not None)
+        clock = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        line = f"{clock} {record.levelname:<7} {record.name}: {scrub(record.getMessage())}"
+        if extras:
+            line += f"  [{extras}]"
+        if record.exc_info:
+            line += "\n" + scrub(self.formatException(record.exc_info))
+        return line

@@ -1,0 +1,146 @@
+"""Project-wide HTTP middleware: request ids and access log, path normalisation, request guards."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+
+from coinlink import context, metrics
+from coinlink.errors import json_error, response_for_exception
+from coinlink.net import client_ip
+from coinlink.ratelimit import limit
+
+access_log = logging.getLogger("coinlink.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+# Paths that answer the same with or without a trailing slash (the contract): resolved slash-less.
+_SLASHLESS = re.compile(r"^/(api|health|livez|readyz|metrics)(/.*)?/$")
+_QUIET_PATHS = ("/health", "/livez", "/metrics")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (the client's if sane), logs one line per request, times it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        match = _TRACEPARENT.match(request.headers.get("traceparent", ""))
+        tokens = (
+            context.request_id.set(rid),
+            context.trace_id.set(match.group(1) if match else rid),
+            context.user_id.set(None),
+        )
+        request.request_id = rid
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = rid
+            self._record(request, response.status_code, started)
+            return response
+        finally:
+            context.request_id.reset(tokens[0])
+            context.trace_id.reset(tokens[1])
+            context.user_id.reset(tokens[2])
+
+    def _record(self, request, status: int, started: float) -> None:
+        duration = time.perf_counter() - started
+        match = getattr(request, "resolver_match", None)
+        view = match.view_name if match and match.view_name else "<unresolved>"
+        metrics.HTTP_DURATION.labels(view=view, method=request.method, status=str(status)).observe(duration)
+        if request.path_info in _QUIET_PATHS and status < 400:
+            return
+        user = getattr(request, "user", None)
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "duration_ms": round(duration * 1000, 2),
+                "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
+                "client_ip": client_ip(request),
+            },
+        )
+
+
+class TrailingSlashMiddleware:
+    """API and ops paths resolve the same with or without a trailing slash, never via a redirect."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _SLASHLESS.match(request.path_info):
+            request.path_info = request.path_info.rstrip("/")
+        return self.get_response(request)
+
+
+class RequestGuardMiddleware:
+    """Refuses hostile requests before any view: oversized bodies, NUL bytes, floods (per IP)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        refused = self._refuse(request)
+        return refused if refused is not None else self.get_response(request)
+
+    def _refuse(self, request):
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            return json_error(400, "NUL bytes are not allowed in the URL.", "invalid_characters")
+        too_big = self._body_too_big(request)
+        if too_big:
+            return too_big
+        if not request.path.startswith("/api/"):
+            return None
+        try:
+            self._rate_limit(request)
+        except Exception as exc:
+            response = response_for_exception(exc)
+            if response is None:
+                raise
+            return response
+        return None
+
+    @staticmethod
+    def _body_too_big(request):
+        limit_bytes = settings.MAX_REQUEST_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error(400, "Invalid Content-Length header.", "bad_request")
+        if length > limit_bytes:
+            return json_error(413, f"Request body larger than {limit_bytes} bytes.", "payload_too_large")
+        if not length and request.META.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            try:
+                request.body  # noqa: B018 - reading enforces DATA_UPLOAD_MAX_MEMORY_SIZE
+            except RequestDataTooBig:
+                return json_error(413, f"Request body larger than {limit_bytes} bytes.", "payload_too_large")
+        return None
+
+    @staticmethod
+    def _rate_limit(request):
+        market_read = request.method in ("GET", "HEAD") and _is_market_path(request.path_info)
+        limit(
+            request,
+            group="market" if market_read else "api",
+            key="ip",
+            rate=settings.RATELIMIT_MARKET if market_read else settings.RATELIMIT_DEFAULT,
+            fail_open=True,
+        )
+
+
+def _is_market_path(path: str) -> bool:
+    return path.startswith(("/api/v2/market", "/api/bitcoin"))

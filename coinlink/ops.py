@@ -1,0 +1,130 @@
+"""Health, readiness and metrics endpoints for probes and Prometheus."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django_prometheus.exports import ExportToDjangoView
+
+from coinlink.errors import json_error
+from coinlink.net import client_ip
+
+Check = Callable[[], dict]
+
+
+@never_cache
+def health(request):
+    """Liveness: the process answers. Touches no dependency."""
+    return JsonResponse({"status": "ok"})
+
+
+def _timed(check: Check) -> dict:
+    started = time.perf_counter()
+    try:
+        result = {"status": "ok", **check()}
+    except Exception as exc:  # any failure of a dependency is a failed check, never a 500
+        result = {"status": "fail", "error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return result
+
+
+def _database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {"backend": connection.vendor}
+
+
+def _cache() -> dict:
+    key = f"readyz:{uuid.uuid4().hex}"
+    cache.set(key, "1", 5)
+    if cache.get(key) != "1":
+        raise RuntimeError("cache did not return what was written")
+    cache.delete(key)
+    return {"backend": "redis" if settings.CONFIG.redis_url else "locmem"}
+
+
+def _channel_layer() -> dict:
+    if settings.EMBEDDED:
+        return {"backend": "in-memory"}
+    from coinlink.redis import get_redis
+
+    get_redis().ping()
+    return {"backend": "redis"}
+
+
+def _broker() -> dict:
+    if settings.EMBEDDED:
+        return {"backend": "in-process"}
+    from coinlink.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=1)
+    return {"backend": "redis"}
+
+
+def _market_data() -> dict:
+    from markets.selectors import market_data_status
+
+    return market_data_status()
+
+
+# Failing these makes the instance unready (503); the rest only degrade it.
+CRITICAL = {"database"}
+CRITICAL_IN_PRODUCTION = {"cache", "channel_layer", "broker"}
+CHECKS: dict[str, Check] = {
+    "database": _database,
+    "cache": _cache,
+    "channel_layer": _channel_layer,
+    "broker": _broker,
+    "market_data": _market_data,
+}
+
+
+@never_cache
+def readyz(request):
+    checks = {name: _timed(check) for name, check in CHECKS.items()}
+    critical = CRITICAL | (CRITICAL_IN_PRODUCTION if settings.PRODUCTION else set())
+    failed = {name for name, result in checks.items() if result["status"] != "ok"}
+    if failed & critical:
+        status, code = "fail", 503
+    elif failed:
+        status, code = "degraded", 200
+    else:
+        status, code = "ok", 200
+    return JsonResponse({"status": status, "checks": checks}, status=code)
+
+
+def _metrics_allowed(request) -> bool:
+    token = settings.METRICS_TOKEN
+    networks = settings.METRICS_ALLOWED_NETWORKS
+    if not token and not networks:
+        return True
+    if token:
+        presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if presented and hmac.compare_digest(presented, token):
+            return True
+    if networks:
+        try:
+            ip = ipaddress.ip_address(client_ip(request))
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+    return False
+
+
+@never_cache
+def metrics(request):
+    """Prometheus text format; limited to METRICS_ALLOWED_NETWORKS or METRICS_TOKEN when set."""
+    if not _metrics_allowed(request):
+        return json_error(403, "Metrics are not available to this client.", "permission_denied")
+    return ExportToDjangoView(request)

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from coinlink import ops
+
+urlpatterns = [
+    path("health", ops.health, name="health"),
+    path("livez", ops.health, name="livez"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/", include("accounts.api.urls")),
+    path("api/", include("markets.api.urls")),
+    path("api/", include("notifications.api.urls")),
+    path("", include("realtime.urls")),
+]
+
+handler400 = "coinlink.errors.bad_request"
+handler403 = "coinlink.errors.permission_denied"
+handler404 = "coinlink.errors.page_not_found"
+handler500 = "coinlink.errors.server_error"
