@@ -50,6 +50,7 @@ class Config:
     secure_proxy_ssl_header: bool
     secure_ssl_redirect: bool
     secure_hsts_seconds: int
+    secure_hsts_preload: bool
     jwt_access_ttl: int
     jwt_refresh_ttl: int
     jwt_issuer: str
@@ -284,6 +285,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         secure_proxy_ssl_header=r.bool("SECURE_PROXY_SSL_HEADER", False),
         secure_ssl_redirect=r.bool("SECURE_SSL_REDIRECT", production),
         secure_hsts_seconds=r.int("SECURE_HSTS_SECONDS", 31_536_000 if production else 0, 0),
+        secure_hsts_preload=r.bool("SECURE_HSTS_PRELOAD", production),
         jwt_access_ttl=r.duration("JWT_ACCESS_TTL", 15 * 60, minimum=30),
         jwt_refresh_ttl=r.duration("JWT_REFRESH_TTL", 7 * 86400, minimum=60),
         jwt_issuer=r.str("JWT_ISSUER", "coinlink"),

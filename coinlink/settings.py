@@ -222,7 +222,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_HSTS_SECONDS = CONFIG.secure_hsts_seconds
 SECURE_HSTS_INCLUDE_SUBDOMAINS = CONFIG.secure_hsts_seconds > 0
-SECURE_HSTS_PRELOAD = False
+SECURE_HSTS_PRELOAD = CONFIG.secure_hsts_preload
 SECURE_SSL_REDIRECT = CONFIG.secure_ssl_redirect
 # Health probes and metrics are scraped over plain HTTP inside the deployment.
 SECURE_REDIRECT_EXEMPT = [r"^health/?$", r"^livez/?$", r"^readyz/?$", r"^metrics/?$"]
