@@ -52,7 +52,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": scrub(record.getMessage()),
         }
-        payload.update({k: scrub(v) for k, v in _extras(record).items() if v is not None})
+        payload.update(scrub({k: v for k, v in _extras(record).items() if v is not None}))
         if record.exc_info:
             payload["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(payload, default=str)
@@ -60,7 +60,7 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        extras = " ".join(f"{k}={scrub(v)}" for k, v in _extras(record).items() if v is not None)
+        extras = " ".join(f"{k}={v}" for k, v in scrub(_extras(record)).items() if v is not None)
         clock = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
         line = f"{clock} {record.levelname:<7} {record.name}: {scrub(record.getMessage())}"
         if extras:
