@@ -1,0 +1,37 @@
+#!/bin/sh
+# The image's one entrypoint: `web`, `ws`, `worker`, `beat`, `migrate`, or `manage <args>`.
+# Anything else is executed as given (e.g. `sh` for debugging).
+set -eu
+
+# prometheus_client's multiprocess mode needs an empty directory per container start: files left
+# by a previous run would be added to the new counters.
+if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+  rm -rf "${PROMETHEUS_MULTIPROC_DIR:?}"
+  mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+fi
+
+role="${1:-web}"
+[ "$#" -gt 0 ] && shift
+case "$role" in
+  web)
+    exec gunicorn coinlink.wsgi:application --config /app/deploy/gunicorn.conf.py "$@" ;;
+  ws)
+    # uvicorn with the `websockets` protocol implementation; daphne works too:
+    #   daphne -b 0.0.0.0 -p "$PORT" coinlink.asgi:application  (see docs/performance.md)
+    exec uvicorn coinlink.asgi:application --host 0.0.0.0 --port "${PORT:-8001}" \
+      --ws websockets --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
+      --no-access-log --timeout-graceful-shutdown 20 "$@" ;;
+  worker)
+    exec celery -A coinlink worker --loglevel "${LOG_LEVEL:-info}" \
+      --concurrency "${CELERY_CONCURRENCY:-2}" --without-gossip --without-mingle "$@" ;;
+  beat)
+    # Exactly ONE beat process may run per deployment, or every periodic job runs twice.
+    exec celery -A coinlink beat --loglevel "${LOG_LEVEL:-info}" \
+      --schedule "${CELERY_BEAT_SCHEDULE_FILE:-/tmp/celerybeat-schedule}" "$@" ;;
+  migrate)
+    exec python manage.py migrate --noinput "$@" ;;
+  manage)
+    exec python manage.py "$@" ;;
+  *)
+    exec "$role" "$@" ;;
+esac

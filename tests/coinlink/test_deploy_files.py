@@ -1,0 +1,203 @@
+"""The deployment files, checked by parsing: there is no Docker engine on the test machine, so the
+compose file is validated structurally and the Dockerfile by reading (CI builds and scans the image)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.coinlink.procs import ROOT
+
+APP_SERVICES = ("migrate", "web", "ws", "worker", "beat")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+def test_it_defines_every_service_with_a_healthcheck(compose):
+    services = compose["services"]
+    assert set(services) == {"postgres", "redis", "proxy", *APP_SERVICES}
+    for name, service in services.items():
+        check = service.get("healthcheck")
+        assert check, f"{name} has no healthcheck"
+        if name == "migrate":
+            assert check == {"disable": True}  # a one-shot job is judged by its exit code
+        else:
+            assert check["test"][0] in ("CMD", "CMD-SHELL"), name
+
+
+def test_it_runs_every_app_process_from_one_image_and_the_env_file(compose):
+    services = compose["services"]
+    images = {services[name]["image"] for name in APP_SERVICES}
+    assert len(images) == 1
+    for name in APP_SERVICES:
+        assert services[name]["env_file"] == ".env"
+        assert services[name]["build"]["dockerfile"] == "Dockerfile"
+        assert "DATABASE_URL" in services[name]["environment"]
+    assert [services[name]["command"] for name in APP_SERVICES] == [[n] for n in APP_SERVICES]
+
+
+def test_it_orders_startup_with_health_and_completion_conditions(compose):
+    services = compose["services"]
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    for name in ("web", "ws", "worker"):
+        assert services[name]["depends_on"] == {
+            "postgres": {"condition": "service_healthy"},
+            "redis": {"condition": "service_healthy"},
+            "migrate": {"condition": "service_completed_successfully"},
+        }
+    assert services["beat"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert services["proxy"]["depends_on"] == {
+        "web": {"condition": "service_healthy"},
+        "ws": {"condition": "service_healthy"},
+    }
+    assert services["migrate"]["restart"] == "no"
+
+
+def test_it_runs_exactly_one_beat(compose):
+    beat = compose["services"]["beat"]
+    assert "deploy" not in beat and "scale" not in beat and "replicas" not in str(beat)
+    beats = [name for name, s in compose["services"].items() if s.get("command") == ["beat"]]
+    assert beats == ["beat"]
+
+
+def test_it_hardens_the_app_containers(compose):
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        assert service["read_only"] is True
+        assert service["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in service["security_opt"]
+        assert "/tmp" in service["tmpfs"]  # noqa: S108
+    assert "ports" not in compose["services"]["web"]  # only the proxy is published
+
+
+def test_it_requires_a_database_password_instead_of_defaulting_one(compose):
+    assert ":?" in compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+
+
+def test_the_proxy_sends_ws_with_upgrade_headers_and_everything_else_to_web(compose):
+    conf = (ROOT / "deploy/nginx/coinlink.conf").read_text()
+    ws = (ROOT / "deploy/nginx/coinlink-ws.inc").read_text()
+    proxy = (ROOT / "deploy/nginx/coinlink-proxy.inc").read_text()
+    assert "server web:8000" in conf and "server ws:8001" in conf
+    assert re.search(r"location = /ws\s+\{ include [^;]*coinlink-ws\.inc;", conf)
+    assert re.search(r"location /ws/\s+\{ include [^;]*coinlink-ws\.inc;", conf)
+    assert re.search(r"location / \{\s+proxy_pass http://coinlink_web;", conf)
+    assert "proxy_pass http://coinlink_ws;" in ws
+    assert "proxy_set_header Upgrade $http_upgrade;" in ws
+    assert "proxy_set_header Connection $connection_upgrade;" in ws
+    assert "proxy_http_version 1.1;" in ws
+    assert "X-Forwarded-For" in proxy and "X-Request-ID" in proxy
+    mounted = {v.split(":")[0] for v in compose["services"]["proxy"]["volumes"]}
+    assert mounted == {
+        "./deploy/nginx/coinlink.conf",
+        "./deploy/nginx/coinlink-proxy.inc",
+        "./deploy/nginx/coinlink-ws.inc",
+    }
+    for path in mounted:
+        assert (ROOT / path).exists()
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+def test_the_nginx_config_is_accepted_by_nginx(tmp_path):
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    for name in ("coinlink.conf", "coinlink-proxy.inc", "coinlink-ws.inc"):
+        text = (ROOT / "deploy/nginx" / name).read_text().replace("/etc/nginx/conf.d/", f"{conf_d}/")
+        # Compose resolves the service names; here they are replaced by loopback.
+        text = text.replace("server web:", "server 127.0.0.1:").replace("server ws:", "server 127.0.0.1:")
+        text = text.replace("/var/log/nginx/", f"{tmp_path}/")
+        (conf_d / name).write_text(text)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}}\n"
+        f"http {{ include {conf_d}/coinlink.conf; }}\n"
+    )
+    result = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_dockerfile_builds_in_two_stages_and_runs_as_non_root(dockerfile):
+    stages = re.findall(r"^FROM (\S+) AS (\w+)$", dockerfile, re.M)
+    assert [name for _, name in stages] == ["builder", "runtime"]
+    assert "python:3.11-slim" in dockerfile
+    builder, runtime = dockerfile.split("AS runtime", 1)
+    assert "build-essential" in builder and "pip wheel" in builder
+    assert "build-essential" not in runtime and "gcc" not in runtime and "apt-get install" not in runtime
+    assert "--no-index --find-links=/wheels" in runtime
+    user = re.findall(r"^USER (\S+)$", runtime, re.M)
+    assert user and not user[-1].startswith(("root", "0"))
+    assert "COINLINK_ENV=production" in runtime
+    assert re.search(r"^HEALTHCHECK .*\n\s+CMD \[\"python\", \"/app/deploy/healthcheck.py\"\]", runtime, re.M)
+    assert 'ENTRYPOINT ["/app/deploy/docker-entrypoint.sh"]' in runtime
+
+
+def test_the_dockerfile_bakes_no_secret_into_env(dockerfile):
+    env_blocks = re.findall(r"^ENV ((?:.*\\\n)*.*)$", dockerfile, re.M)
+    baked = " ".join(env_blocks)
+    for name in ("SECRET_KEY", "JWT_SIGNING_KEY", "DATABASE_URL", "REDIS_URL", "PASSWORD", "TOKEN"):
+        assert name not in baked
+    # The throwaway secrets live in the collectstatic RUN step only, generated there.
+    collect = re.search(r"^RUN SECRET_KEY=.*?collectstatic", dockerfile, re.M | re.S)
+    assert collect and "token_urlsafe" in collect.group(0)
+    assert not re.search(r"^ARG .*(SECRET|TOKEN|PASSWORD)", dockerfile, re.M)
+
+
+def test_the_docker_context_leaves_out_local_state():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for entry in (".git", ".venv", ".env", ".coinlink-dev-secrets", "db.sqlite3*"):
+        assert entry in ignored
+
+
+def test_the_entrypoint_is_valid_shell_and_knows_every_role():
+    script = ROOT / "deploy/docker-entrypoint.sh"
+    assert subprocess.run(["sh", "-n", str(script)], check=False).returncode == 0
+    text = script.read_text()
+    for role in ("web)", "ws)", "worker)", "beat)", "migrate)", "manage)"):
+        assert role in text
+    assert "gunicorn coinlink.wsgi:application --config /app/deploy/gunicorn.conf.py" in text
+    assert "uvicorn coinlink.asgi:application" in text and "--ws websockets" in text
+    assert "celery -A coinlink worker" in text and "celery -A coinlink beat" in text
+
+
+def test_the_gunicorn_config_uses_sync_workers_and_marks_dead_workers():
+    namespace: dict = {}
+    exec(compile((ROOT / "deploy/gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)  # noqa: S102
+    assert namespace["worker_class"] == "sync"
+    assert callable(namespace["child_exit"]) and callable(namespace["on_starting"])
+    assert "mark_process_dead" in (ROOT / "deploy/gunicorn.conf.py").read_text()
+
+
+def test_the_ci_workflow_runs_the_same_checks_as_the_ci_script():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    jobs = workflow["jobs"]
+    assert set(jobs["test"]["services"]) == {"postgres", "redis"}
+    steps = "\n".join(step.get("run", "") for job in jobs.values() for step in job["steps"])
+    for command in (
+        "ruff check .",
+        "ruff format --check .",
+        "makemigrations --check --dry-run",
+        "check --deploy --fail-level WARNING",
+        "--cov-fail-under=85",
+        "pip-audit",
+        "bandit -c .bandit.yml -r coinlink accounts markets notifications realtime",
+        "docker build",
+    ):
+        assert command in steps, command
+    trivy = [s for s in jobs["image"]["steps"] if "trivy" in s.get("uses", "")]
+    assert trivy and trivy[0]["with"]["exit-code"] == "1"
+    assert jobs["test"]["env"]["COINLINK_REQUIRE_SERVICES"] == "1"
+    bandit = yaml.safe_load((ROOT / ".bandit.yml").read_text())
+    assert "tests" in bandit["exclude_dirs"]
