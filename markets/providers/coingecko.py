@@ -1,0 +1,136 @@
+"""CoinGecko: /coins/markets for every ticker of a quote in one call; /coins/{id}/market_chart for history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+
+from markets.providers import validate as v
+from markets.providers.http import Upstream, UpstreamError
+from markets.providers.validate import CandleRow, Rejected, TickerRow
+
+NAME = "coingecko"
+PUBLIC_BASE_URL = "https://api.coingecko.com/api/v3"
+PRO_BASE_URL = "https://pro-api.coingecko.com/api/v3"
+
+
+def base_url_and_headers() -> tuple[str, dict[str, str]]:
+    """Demo keys use the public host with x-cg-demo-api-key; pro keys the pro host (unless overridden)."""
+    key, plan, base = settings.COINGECKO_API_KEY, settings.COINGECKO_API_PLAN, settings.COINGECKO_BASE_URL
+    if plan == "pro":
+        return (PRO_BASE_URL if base.rstrip("/") == PUBLIC_BASE_URL else base), (
+            {"x-cg-pro-api-key": key} if key else {}
+        )
+    return base, ({"x-cg-demo-api-key": key} if key else {})
+
+
+class CoinGecko:
+    name = NAME
+
+    def __init__(self, upstream: Upstream | None = None):
+        if upstream is None:
+            base, headers = base_url_and_headers()
+            upstream = Upstream(NAME, base, headers=headers)
+        self.upstream = upstream
+
+    def fetch_tickers(self, *, assets, quote: str, deadline: float) -> list[TickerRow]:
+        """Tickers for `assets` (objects with symbol and coingecko_id) in `quote`, one HTTP call."""
+        by_id = {a.coingecko_id: a.symbol for a in assets if a.coingecko_id}
+        if not by_id:
+            return []
+        payload = self.upstream.get_json(
+            "/coins/markets",
+            {
+                "vs_currency": quote,
+                "ids": ",".join(sorted(by_id)),
+                "per_page": 250,
+                "page": 1,
+                "precision": "full",
+                "sparkline": "false",
+            },
+            endpoint="coins_markets",
+            deadline=deadline,
+        )
+        return parse_markets(payload, by_id=by_id)
+
+    def fetch_candles(self, *, coingecko_id: str, quote: str, interval: str, days: int, deadline: float):
+        params: dict = {"vs_currency": quote, "days": days}
+        if interval == "1d":
+            params["interval"] = "daily"
+        payload = self.upstream.get_json(
+            f"/coins/{coingecko_id}/market_chart", params, endpoint="market_chart", deadline=deadline
+        )
+        return parse_market_chart(payload, interval_seconds={"5m": 300, "1h": 3600, "1d": 86400}[interval])
+
+
+def parse_markets(payload, *, by_id: dict[str, str]) -> list[TickerRow]:
+    """Rows of /coins/markets for the ids we asked for; a bad row is dropped and counted."""
+    if not isinstance(payload, list):
+        v.reject(NAME, "coins/markets payload", Rejected(f"expected a list, got {type(payload).__name__}"))
+        raise UpstreamError(NAME, "bad_payload", "coins/markets is not a list")
+    now = datetime.now(tz=UTC)
+    rows: list[TickerRow] = []
+    seen: set[str] = set()
+    for item in payload:
+        try:
+            row = _ticker(item, by_id, now)
+        except Rejected as exc:
+            v.reject(NAME, f"row {str(item.get('id') if isinstance(item, dict) else item)[:40]!r}", exc)
+            continue
+        if row is not None and row.symbol not in seen:
+            seen.add(row.symbol)
+            rows.append(row)
+    if payload and not rows:
+        raise UpstreamError(NAME, "bad_payload", "no valid row in coins/markets")
+    return rows
+
+
+def _ticker(item, by_id: dict[str, str], now: datetime) -> TickerRow | None:
+    if not isinstance(item, dict):
+        raise Rejected("row is not an object")
+    symbol = by_id.get(item.get("id"))  # type: ignore[arg-type]
+    if symbol is None:
+        return None  # not one we asked for
+    return TickerRow(
+        symbol=symbol,
+        price=v.price(item.get("current_price"), "current_price"),
+        change_24h=v.number(item.get("price_change_24h"), "price_change_24h", required=False),
+        change_percent_24h=v.number(
+            item.get("price_change_percentage_24h"),
+            "price_change_percentage_24h",
+            required=False,
+            minimum=v.CHANGE_PCT_MIN,
+            maximum=v.CHANGE_PCT_MAX,
+        ),
+        volume_24h=v.amount(item.get("total_volume"), "total_volume"),
+        market_cap=v.amount(item.get("market_cap"), "market_cap"),
+        bid=None,
+        ask=None,
+        last_updated=v.timestamp(item.get("last_updated"), "last_updated", default=now),
+        source=NAME,
+    )
+
+
+def parse_market_chart(payload, *, interval_seconds: int) -> list[CandleRow]:
+    """Bucket the sampled `prices` [[ms, price], ...] into OHLC bars (volume unknown: null)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("prices"), list):
+        v.reject(NAME, "market_chart payload", Rejected("no prices list"))
+        raise UpstreamError(NAME, "bad_payload", "market_chart has no prices list")
+    buckets: dict[int, list[Decimal]] = {}
+    for point in payload["prices"]:
+        try:
+            if not isinstance(point, list) or len(point) < 2:
+                raise Rejected("point is not [ms, price]")
+            ms = v.number(point[0], "time", minimum=Decimal(0), maximum=Decimal("1e14"))
+            value = v.price(point[1])
+        except Rejected as exc:
+            v.reject(NAME, "market_chart point", exc)
+            continue
+        start = int(ms) // 1000 // interval_seconds * interval_seconds
+        buckets.setdefault(start, []).append(value)
+    return [
+        CandleRow(datetime.fromtimestamp(start, tz=UTC), prices[0], max(prices), min(prices), prices[-1], None)
+        for start, prices in sorted(buckets.items())
+    ]

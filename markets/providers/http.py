@@ -1,0 +1,150 @@
+"""Every upstream call goes through `Upstream.get_json`: timeouts, bounded retries with backoff and
+jitter, Retry-After on 429, the shared circuit breaker, and metrics. It returns parsed JSON or
+raises `UpstreamError`; it never sleeps past the caller's deadline."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from coinlink import metrics
+from markets.providers.breaker import BreakerOpen, CircuitBreaker
+
+logger = logging.getLogger("markets.upstream")
+
+MAX_ATTEMPTS = 3
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+RETRY_AFTER_CAP = 120.0
+MAX_BODY_BYTES = 5_000_000
+
+sleep = time.sleep  # tests replace it to observe the waits
+
+
+class UpstreamError(Exception):
+    """A provider call that failed after its retries; `reason` is a metrics label."""
+
+    def __init__(self, provider: str, reason: str, detail: str = ""):
+        super().__init__(f"{provider}: {reason}{': ' + detail if detail else ''}")
+        self.provider = provider
+        self.reason = reason
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None when absent or garbage."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempt))."""
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))  # noqa: S311 - jitter, not crypto
+
+
+def build_client() -> httpx.Client:
+    timeout = httpx.Timeout(
+        connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+        read=settings.UPSTREAM_READ_TIMEOUT,
+        write=settings.UPSTREAM_READ_TIMEOUT,
+        pool=settings.UPSTREAM_CONNECT_TIMEOUT,
+    )
+    return httpx.Client(
+        timeout=timeout,
+        headers={"Accept": "application/json", "User-Agent": "CoinLink/2 (+market data ingest)"},
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+        follow_redirects=False,
+    )
+
+
+class _Failure(Exception):
+    def __init__(self, reason: str, detail: str = "", *, retry: bool = True, wait: float | None = None):
+        super().__init__(detail)
+        self.reason, self.detail, self.retry, self.wait = reason, detail, retry, wait
+
+
+class Upstream:
+    def __init__(self, provider: str, base_url: str, *, headers: dict[str, str] | None = None, client=None):
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.headers = headers or {}
+        self.client = client or build_client()
+        self.breaker = CircuitBreaker(provider)
+
+    def get_json(self, path: str, params: dict | None = None, *, endpoint: str, deadline: float) -> Any:
+        """GET base_url+path and return its JSON, or raise UpstreamError; `deadline` is time.monotonic()."""
+        try:
+            self.breaker.before_call()
+        except BreakerOpen as exc:
+            metrics.UPSTREAM_ERRORS.labels(provider=self.provider, reason="breaker_open").inc()
+            raise UpstreamError(self.provider, "breaker_open", str(exc)) from None
+        failure: _Failure | None = None
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                body = self._attempt(path, params, endpoint)
+            except _Failure as exc:
+                failure = exc
+                metrics.UPSTREAM_ERRORS.labels(provider=self.provider, reason=exc.reason).inc()
+                logger.warning("%s %s failed (%s) %s", self.provider, endpoint, exc.reason, exc.detail[:200])
+                if exc.wait is not None:
+                    self.breaker.cool_down(min(exc.wait, RETRY_AFTER_CAP))
+                wait = backoff(attempt) if exc.wait is None else exc.wait
+                if not exc.retry or attempt == MAX_ATTEMPTS - 1 or wait > RETRY_AFTER_CAP:
+                    break
+                if time.monotonic() + wait >= deadline:
+                    break  # never sleep past the poll period: the next run is due by then
+                sleep(wait)
+                continue
+            self.breaker.record_success()
+            return body
+        assert failure is not None
+        self.breaker.record_failure()
+        raise UpstreamError(self.provider, failure.reason, failure.detail)
+
+    def _attempt(self, path: str, params: dict | None, endpoint: str) -> Any:
+        started = time.perf_counter()
+        try:
+            response = self.client.get(self.base_url + path, params=params, headers=self.headers)
+        except httpx.TimeoutException as exc:
+            raise _Failure("timeout", exc.__class__.__name__) from None
+        except httpx.HTTPError as exc:
+            raise _Failure("connect", exc.__class__.__name__) from None
+        finally:
+            metrics.UPSTREAM_DURATION.labels(provider=self.provider, endpoint=endpoint).observe(
+                time.perf_counter() - started
+            )
+        status = response.status_code
+        if status == 429:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            raise _Failure("http_429", f"Retry-After {wait}", wait=wait if wait is not None else 5.0)
+        if status >= 500:
+            raise _Failure(f"http_{status // 100}xx", response.text[:200])
+        if status != 200:
+            # 4xx other than 429: our request is wrong; retrying will not help.
+            raise _Failure("http_4xx", f"{status} {response.text[:200]}", retry=False)
+        return self._json(response)
+
+    def _json(self, response: httpx.Response) -> Any:
+        content_type = response.headers.get("Content-Type", "")
+        if "json" not in content_type and not content_type.startswith("text/plain"):
+            raise _Failure("bad_payload", f"content-type {content_type!r}")
+        if len(response.content) > MAX_BODY_BYTES:
+            raise _Failure("bad_payload", "body too large", retry=False)
+        if not response.content.strip():
+            raise _Failure("bad_payload", "empty body")
+        try:
+            return response.json()
+        except ValueError as exc:  # truncated or malformed JSON; json accepts NaN, checked by the parsers
+            raise _Failure("bad_payload", f"invalid JSON: {exc}") from None

@@ -1,0 +1,162 @@
+"""Reads of market data. The ticker reads come from the pre-encoded snapshot (markets.snapshot)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F, FilteredRelation, Q, QuerySet
+
+from markets import snapshot
+from markets.models import INTERVAL_SECONDS, Asset, Candle, ProviderStatus
+
+ACTIVE_SYMBOLS_KEY = "markets:active_symbols"
+
+
+def ticker_list(*, quote: str = "usd", symbols: list[str] | None = None, limit: int | None = None) -> dict:
+    """`{data: [ticker], timestamp, stale}` ordered by rank; empty and stale on a cold start, never raises for it."""
+    entry = snapshot.snapshot_get(quote=quote)
+    stale = snapshot.stale_symbols(entry)
+    order = _select(entry, symbols, limit)
+    data = [snapshot.ticker_with_staleness(entry, s, stale) for s in order]
+    return {"data": data, "timestamp": entry["timestamp"], "stale": not entry["order"] or bool(stale & set(order))}
+
+
+def _select(entry: dict, symbols: list[str] | None, limit: int | None) -> list[str]:
+    order = entry["order"]
+    if symbols is not None:
+        wanted = {s.upper() for s in symbols}
+        order = [s for s in order if s in wanted]
+    return order if limit is None else order[:limit]
+
+
+def ticker_get(*, quote: str, symbol: str) -> dict | None:
+    entry = snapshot.snapshot_get(quote=quote)
+    if symbol not in entry["tickers"]:
+        return None
+    return snapshot.ticker_with_staleness(entry, symbol, snapshot.stale_symbols(entry))
+
+
+def _active_symbols() -> list[str]:
+    symbols = cache.get(ACTIVE_SYMBOLS_KEY)
+    if symbols is None:
+        symbols = list(Asset.objects.filter(is_active=True).order_by("rank", "symbol").values_list("symbol", flat=True))
+        cache.set(ACTIVE_SYMBOLS_KEY, symbols, 60)
+    return symbols
+
+
+def active_symbols_forget() -> None:
+    """Drop the cached symbol list (after staff edit assets)."""
+    cache.delete(ACTIVE_SYMBOLS_KEY)
+
+
+def asset_symbols_top(*, limit: int = 20) -> list[str]:
+    """Active symbols by rank."""
+    return _active_symbols()[: max(0, limit)]
+
+
+def symbols_known(*, symbols: Iterable[str]) -> set[str]:
+    """The subset of `symbols` (upper-cased) that are active catalogue assets."""
+    wanted = {str(s).upper() for s in symbols}
+    return wanted & set(_active_symbols())
+
+
+def market_data_status() -> dict:
+    """For /readyz: how old the newest successful provider answer is."""
+    last = snapshot.last_success_get()
+    if last is None:
+        newest = ProviderStatus.objects.exclude(last_success=None).order_by("-last_success").first()
+        last = newest.last_success.timestamp() if newest else None
+    if last is None:
+        return {"status": "stale", "age_seconds": None, "last_success": None}
+    age = max(0.0, time.time() - last)
+    return {
+        "status": "ok" if age <= settings.MARKET_STALE_SECONDS else "stale",
+        "age_seconds": round(age, 1),
+        "last_success": snapshot._iso(datetime.fromtimestamp(last, tz=UTC)),
+    }
+
+
+ASSET_ORDERINGS = {
+    "rank": ("rank", "symbol"),
+    "-change_percent_24h": (F("t__change_percent_24h").desc(nulls_last=True), "rank"),
+    "-volume_24h": (F("t__volume_24h").desc(nulls_last=True), "rank"),
+}
+
+
+def asset_list(*, quote: str, search: str = "", ordering: str = "rank") -> QuerySet[Asset]:
+    """Active assets with their ticker in `quote` (fields t_*; null before the first price)."""
+    qs = Asset.objects.filter(is_active=True).annotate(t=FilteredRelation("tickers", condition=Q(tickers__quote=quote)))
+    if search:
+        qs = qs.filter(Q(symbol__icontains=search) | Q(name__icontains=search) | Q(coingecko_id__icontains=search))
+    return qs.annotate(
+        t_price=F("t__price"),
+        t_change_24h=F("t__change_24h"),
+        t_change_percent_24h=F("t__change_percent_24h"),
+        t_volume_24h=F("t__volume_24h"),
+        t_market_cap=F("t__market_cap"),
+        t_last_updated=F("t__last_updated"),
+        t_fetched_at=F("t__fetched_at"),
+        t_source=F("t__source"),
+    ).order_by(*ASSET_ORDERINGS[ordering])
+
+
+def asset_active_get(*, symbol: str) -> Asset | None:
+    return Asset.objects.filter(symbol=symbol.upper(), is_active=True).first()
+
+
+PERIOD_SECONDS = {"1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "1y": 365 * 86400}
+
+
+def candle_history(*, asset: Asset, quote: str, interval: str, period: str, now: datetime | None = None) -> list[dict]:
+    """Candles of the last `period`, oldest first, as contract dicts."""
+    now = now or datetime.now(tz=UTC)
+    start = now - timedelta(seconds=PERIOD_SECONDS[period] + INTERVAL_SECONDS[interval])
+    rows = Candle.objects.filter(asset=asset, quote=quote, interval=interval, open_time__gte=start)
+    rows = rows.order_by("open_time")
+    return [
+        {
+            "time": snapshot._iso(c.open_time),
+            "open": float(c.open),
+            "high": float(c.high),
+            "low": float(c.low),
+            "close": float(c.close),
+            "volume": None if c.volume is None else float(c.volume),
+        }
+        for c in rows.only("open_time", "open", "high", "low", "close", "volume")
+    ]
+
+
+def market_stats(*, quote: str) -> dict:
+    entry = snapshot.snapshot_get(quote=quote)
+    tickers = entry["tickers"].values()
+    caps = [t["market_cap"] for t in tickers if t["market_cap"] is not None]
+    total_cap = sum(caps)
+    btc_cap = entry["tickers"].get("BTC", {}).get("market_cap")
+    return {
+        "total_market_cap": total_cap if caps else None,
+        "total_volume_24h": sum(t["volume_24h"] for t in tickers if t["volume_24h"] is not None) if tickers else None,
+        "btc_dominance": round(btc_cap / total_cap * 100, 4) if btc_cap and total_cap else None,
+        "assets_tracked": len(entry["order"]),
+        "last_updated": max((t["last_updated"] for t in tickers), default=None),
+        "stale": not entry["order"] or bool(snapshot.stale_symbols(entry)),
+    }
+
+
+def market_movers(*, quote: str, limit: int = 5) -> dict:
+    """Top gainers and losers by 24 h percent change; assets without a change are left out."""
+    entry = snapshot.snapshot_get(quote=quote)
+    stale = snapshot.stale_symbols(entry)
+    ranked = sorted(
+        (s for s in entry["order"] if entry["tickers"][s]["change_percent_24h"] is not None),
+        key=lambda s: entry["tickers"][s]["change_percent_24h"],
+    )
+    gainers = [s for s in reversed(ranked) if entry["tickers"][s]["change_percent_24h"] > 0][:limit]
+    losers = [s for s in ranked if entry["tickers"][s]["change_percent_24h"] < 0][:limit]
+    return {
+        "gainers": [snapshot.ticker_with_staleness(entry, s, stale) for s in gainers],
+        "losers": [snapshot.ticker_with_staleness(entry, s, stale) for s in losers],
+    }

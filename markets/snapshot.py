@@ -1,0 +1,164 @@
+"""The pre-encoded market snapshot the hot path serves: one cache entry per quote currency.
+
+Built once per ingest (or from the database on a cache miss), it holds every ticker as a dict
+(for selectors) and as ready JSON bytes (for HTTP), the full ticker-list body, per-ticker ETags
+and each ticker's fetch time. Serving it costs a small cache read of the version key and, when
+this process already holds that version, nothing else: no query, no JSON encoding.
+Staleness is applied at read time by flipping the pre-encoded `"stale":false}` suffix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger("markets.snapshot")
+
+CACHE_TTL = 300
+VERSION_KEY = "markets:snapshot:{quote}:version"
+ENTRY_KEY = "markets:snapshot:{quote}:entry"
+LAST_SUCCESS_KEY = "markets:last_success"
+_FRESH_SUFFIX = b'"stale":false}'
+_STALE_SUFFIX = b'"stale":true}'
+
+# This process's copy of the newest entry per quote, reused while the shared version is unchanged.
+_local: dict[str, dict] = {}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _num(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _dumps(value) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def ticker_dict(ticker, asset) -> dict:
+    """The contract `ticker` for one Ticker row (stale false; staleness is applied when read)."""
+    return {
+        "symbol": asset.symbol,
+        "name": asset.name,
+        "price": float(ticker.price),
+        "change_24h": _num(ticker.change_24h),
+        "change_percent_24h": _num(ticker.change_percent_24h),
+        "volume_24h": _num(ticker.volume_24h),
+        "market_cap": _num(ticker.market_cap),
+        "rank": asset.rank,
+        "last_updated": _iso(ticker.last_updated),
+        "source": ticker.source,
+        "stale": False,
+    }
+
+
+def snapshot_build(*, quote: str, store: bool = True) -> dict:
+    """Read the latest tickers of active assets from the database and encode them once."""
+    from markets.models import Ticker
+
+    rows = (
+        Ticker.objects.filter(quote=quote, asset__is_active=True)
+        .select_related("asset")
+        .order_by("asset__rank", "asset__symbol")
+    )
+    tickers, frags, etags, fetched, extra = {}, {}, {}, {}, {}
+    for row in rows:
+        symbol = row.asset.symbol
+        tickers[symbol] = ticker_dict(row, row.asset)
+        frags[symbol] = _dumps(tickers[symbol])
+        etags[symbol] = hashlib.blake2b(frags[symbol], digest_size=8).hexdigest()
+        fetched[symbol] = row.fetched_at.timestamp()
+        extra[symbol] = {"bid": _num(row.bid), "ask": _num(row.ask)}
+    built = time.time()
+    timestamp = _iso(datetime.fromtimestamp(built, tz=UTC))
+    body = b'{"data":[' + b",".join(frags.values()) + b'],"timestamp":"' + timestamp.encode() + b'","stale":false}'
+    entry = {
+        "version": hashlib.blake2b(body, digest_size=10).hexdigest(),
+        "quote": quote,
+        "built": built,
+        "timestamp": timestamp,
+        "order": list(tickers),
+        "tickers": tickers,
+        "frags": frags,
+        "etags": etags,
+        "fetched": fetched,
+        "oldest": min(fetched.values()) if fetched else None,
+        "extra": extra,
+        "body": body,
+    }
+    if store:
+        try:
+            cache.set(ENTRY_KEY.format(quote=quote), entry, CACHE_TTL)
+            cache.set(VERSION_KEY.format(quote=quote), entry["version"], CACHE_TTL)
+        except Exception as exc:  # cache down: serve from the database, do not fail the caller
+            logger.warning("snapshot not cached: %s", exc.__class__.__name__)
+    _local[quote] = entry
+    return entry
+
+
+def snapshot_get(*, quote: str) -> dict:
+    """The newest snapshot for `quote`: this process's copy if current, else the cache, else the database."""
+    try:
+        version = cache.get(VERSION_KEY.format(quote=quote))
+        local = _local.get(quote)
+        if version is not None and local is not None and local["version"] == version:
+            return local
+        entry = cache.get(ENTRY_KEY.format(quote=quote)) if version is not None else None
+    except Exception as exc:
+        logger.warning("snapshot cache unavailable: %s", exc.__class__.__name__)
+        return snapshot_build(quote=quote, store=False)
+    if entry is None:
+        return snapshot_build(quote=quote)
+    _local[quote] = entry
+    return entry
+
+
+def stale_symbols(entry: dict, *, now: float | None = None) -> frozenset[str]:
+    """Symbols whose price was fetched longer ago than MARKET_STALE_SECONDS."""
+    limit = settings.MARKET_STALE_SECONDS
+    now = time.time() if now is None else now
+    if entry["oldest"] is None or now - entry["oldest"] <= limit:
+        return frozenset()
+    return frozenset(s for s, at in entry["fetched"].items() if now - at > limit)
+
+
+def fragment(entry: dict, symbol: str, stale: frozenset[str]) -> bytes:
+    frag = entry["frags"][symbol]
+    return frag[: -len(_FRESH_SUFFIX)] + _STALE_SUFFIX if symbol in stale else frag
+
+
+def ticker_with_staleness(entry: dict, symbol: str, stale: frozenset[str]) -> dict:
+    ticker = entry["tickers"][symbol]
+    return {**ticker, "stale": True} if symbol in stale else ticker
+
+
+def list_body(entry: dict, symbols: list[str], stale: frozenset[str]) -> tuple[bytes, bool]:
+    """`{data, timestamp, stale}` bytes for `symbols` (in the given order); the flag is the top-level stale."""
+    is_stale = bool(stale & set(symbols)) or not entry["order"]
+    if symbols == entry["order"] and not stale:
+        return entry["body"], is_stale
+    frags = b",".join(fragment(entry, s, stale) for s in symbols)
+    tail = b'","stale":true}' if is_stale else b'","stale":false}'
+    return b'{"data":[' + frags + b'],"timestamp":"' + entry["timestamp"].encode() + tail, is_stale
+
+
+def last_success_mark(*, at: float) -> None:
+    try:
+        cache.set(LAST_SUCCESS_KEY, at, None)
+    except Exception as exc:
+        logger.warning("last success not cached: %s", exc.__class__.__name__)
+
+
+def last_success_get() -> float | None:
+    try:
+        return cache.get(LAST_SUCCESS_KEY)
+    except Exception:
+        return None
