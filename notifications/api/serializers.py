@@ -1,0 +1,109 @@
+"""Shapes of the alerts and notifications API: types and ranges only; rules live in the services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from notifications.models import FIATS, Alert, Condition, Notification, NotificationSettings, NotificationType
+
+COOLDOWN_MIN_SECONDS = 60
+COOLDOWN_MAX_SECONDS = 30 * 86400
+
+
+class RejectUnknownFieldsMixin:
+    """A misspelt field is a 400, not silently ignored (read-only fields echoed back are fine)."""
+
+    def validate(self, attrs):
+        if isinstance(self.initial_data, dict):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().validate(attrs)
+
+
+class AlertSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+    symbol = serializers.RegexField(r"^[A-Za-z0-9]{1,15}$", max_length=15)
+    condition = serializers.ChoiceField(choices=Condition.choices)
+    # Prices are positive and percents may be negative; the services check which applies.
+    target_value = serializers.DecimalField(max_digits=20, decimal_places=8, coerce_to_string=False)
+    vs = serializers.ChoiceField(choices=FIATS, default="usd")
+    is_active = serializers.BooleanField(default=True)
+    repeat = serializers.BooleanField(default=False)
+    cooldown_seconds = serializers.IntegerField(
+        min_value=COOLDOWN_MIN_SECONDS, max_value=COOLDOWN_MAX_SECONDS, default=3600
+    )
+
+    class Meta:
+        model = Alert
+        fields = (
+            "id",
+            "symbol",
+            "condition",
+            "target_value",
+            "vs",
+            "is_active",
+            "repeat",
+            "cooldown_seconds",
+            "created_at",
+            "last_triggered_at",
+            "trigger_count",
+        )
+        read_only_fields = ("id", "created_at", "last_triggered_at", "trigger_count")
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ("id", "type", "title", "message", "priority", "is_read", "created_at", "data")
+        read_only_fields = fields
+
+
+class NotificationListQuerySerializer(serializers.Serializer):
+    unread = serializers.BooleanField(required=False, allow_null=True, default=None)
+    type = serializers.ChoiceField(choices=NotificationType.choices, required=False)
+
+
+class NotificationSettingsSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+    quiet_hours_start = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], allow_null=True, required=True)
+    quiet_hours_end = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], allow_null=True, required=True)
+
+    class Meta:
+        model = NotificationSettings
+        fields = (
+            "in_app_enabled",
+            "email_enabled",
+            "price_alerts",
+            "news_updates",
+            "system_alerts",
+            "security_alerts",
+            "quiet_hours_start",
+            "quiet_hours_end",
+        )
+        extra_kwargs = {name: {"required": True} for name in fields}
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        start = attrs.get("quiet_hours_start", getattr(self.instance, "quiet_hours_start", None))
+        end = attrs.get("quiet_hours_end", getattr(self.instance, "quiet_hours_end", None))
+        if (start is None) != (end is None):
+            raise serializers.ValidationError(
+                {"quiet_hours_end": ["Set both quiet_hours_start and quiet_hours_end, or neither."]}
+            )
+        return attrs
+
+
+class UpdatedCountSerializer(serializers.Serializer):
+    updated = serializers.IntegerField()
+
+
+class CountSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The contract's error shape, for the OpenAPI schema."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    trace_id = serializers.CharField()

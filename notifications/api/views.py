@@ -1,0 +1,204 @@
+"""Thin views for /api/v2/alerts/ and /api/v2/notifications/: parse, call a selector or service, render."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from coinlink.ratelimit import limit
+from notifications import selectors, services
+from notifications.api.serializers import (
+    AlertSerializer,
+    CountSerializer,
+    ErrorSerializer,
+    NotificationListQuerySerializer,
+    NotificationSerializer,
+    NotificationSettingsSerializer,
+    UpdatedCountSerializer,
+)
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input."),
+    401: OpenApiResponse(ErrorSerializer, description="Missing or invalid access token."),
+    404: OpenApiResponse(ErrorSerializer, description="Not found, or not yours."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests (see Retry-After)."),
+}
+
+
+def _errors(*codes: int) -> dict:
+    return {code: ERRORS[code] for code in codes}
+
+
+class _WriteLimited(GenericAPIView):
+    """Counts every write against the user's default rate limit."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            limit(request, group="notifications.write", key="user", rate=settings.RATELIMIT_DEFAULT, fail_open=True)
+
+
+class AlertListView(_WriteLimited):
+    serializer_class = AlertSerializer
+
+    @extend_schema(
+        tags=["alerts"], summary="List your alerts", responses={200: AlertSerializer(many=True), **_errors(401)}
+    )
+    def get(self, request):
+        page = self.paginate_queryset(selectors.alert_list(user=request.user))
+        return self.get_paginated_response(AlertSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=["alerts"],
+        summary="Create an alert (at most 100 active)",
+        request=AlertSerializer,
+        responses={201: AlertSerializer, **_errors(400, 401, 429)},
+    )
+    def post(self, request):
+        serializer = AlertSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        alert = services.alert_create(user=request.user, **serializer.validated_data)
+        return Response(AlertSerializer(alert).data, status=status.HTTP_201_CREATED)
+
+
+class AlertDetailView(_WriteLimited):
+    serializer_class = AlertSerializer
+
+    @extend_schema(tags=["alerts"], summary="One of your alerts", responses={200: AlertSerializer, **_errors(401, 404)})
+    def get(self, request, alert_id):
+        return Response(AlertSerializer(selectors.alert_get(user=request.user, alert_id=alert_id)).data)
+
+    @extend_schema(
+        tags=["alerts"],
+        summary="Replace an alert",
+        request=AlertSerializer,
+        responses={200: AlertSerializer, **_errors(400, 401, 404, 429)},
+    )
+    def put(self, request, alert_id):
+        return self._update(request, alert_id, partial=False)
+
+    @extend_schema(
+        tags=["alerts"],
+        summary="Change some fields of an alert",
+        request=AlertSerializer,
+        responses={200: AlertSerializer, **_errors(400, 401, 404, 429)},
+    )
+    def patch(self, request, alert_id):
+        return self._update(request, alert_id, partial=True)
+
+    @extend_schema(tags=["alerts"], summary="Delete an alert", responses={204: None, **_errors(401, 404, 429)})
+    def delete(self, request, alert_id):
+        services.alert_delete(alert=selectors.alert_get(user=request.user, alert_id=alert_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _update(self, request, alert_id, *, partial: bool):
+        alert = selectors.alert_get(user=request.user, alert_id=alert_id)
+        serializer = AlertSerializer(alert, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        alert = services.alert_update(alert=alert, **serializer.validated_data)
+        return Response(AlertSerializer(alert).data)
+
+
+class NotificationListView(GenericAPIView):
+    serializer_class = NotificationSerializer
+
+    @extend_schema(
+        tags=["notifications"],
+        summary="Your notifications, newest first",
+        parameters=[
+            OpenApiParameter("unread", bool, description="true: only unread; false: only read"),
+            OpenApiParameter("type", str, enum=["price_alert", "news_update", "system_alert", "security_alert"]),
+        ],
+        responses={200: NotificationSerializer(many=True), **_errors(400, 401)},
+    )
+    def get(self, request):
+        query = NotificationListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        notes = selectors.notification_list(user=request.user, **query.validated_data)
+        page = self.paginate_queryset(notes)
+        return self.get_paginated_response(NotificationSerializer(page, many=True).data)
+
+
+class NotificationReadView(_WriteLimited):
+    serializer_class = NotificationSerializer
+
+    @extend_schema(
+        tags=["notifications"],
+        summary="Mark a notification read",
+        request=None,
+        responses={200: NotificationSerializer, **_errors(401, 404, 429)},
+    )
+    def post(self, request, notification_id):
+        note = selectors.notification_get(user=request.user, notification_id=notification_id)
+        return Response(NotificationSerializer(services.notification_mark_read(notification=note)).data)
+
+
+class NotificationReadAllView(_WriteLimited):
+    serializer_class = UpdatedCountSerializer
+
+    @extend_schema(
+        tags=["notifications"],
+        summary="Mark all your notifications read",
+        request=None,
+        responses={200: UpdatedCountSerializer, **_errors(401, 429)},
+    )
+    def post(self, request):
+        return Response({"updated": services.notification_mark_all_read(user=request.user)})
+
+
+class NotificationDetailView(_WriteLimited):
+    serializer_class = NotificationSerializer
+
+    @extend_schema(tags=["notifications"], summary="Delete a notification", responses={204: None, **_errors(401, 404)})
+    def delete(self, request, notification_id):
+        note = selectors.notification_get(user=request.user, notification_id=notification_id)
+        services.notification_delete(notification=note)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NotificationUnreadCountView(GenericAPIView):
+    serializer_class = CountSerializer
+
+    @extend_schema(tags=["notifications"], summary="How many unread", responses={200: CountSerializer, **_errors(401)})
+    def get(self, request):
+        return Response({"count": selectors.notification_unread_count(user=request.user)})
+
+
+class NotificationSettingsView(_WriteLimited):
+    serializer_class = NotificationSettingsSerializer
+
+    @extend_schema(
+        tags=["notifications"],
+        summary="Your notification settings",
+        responses={200: NotificationSettingsSerializer, **_errors(401)},
+    )
+    def get(self, request):
+        return Response(NotificationSettingsSerializer(selectors.notification_settings_get(user=request.user)).data)
+
+    @extend_schema(
+        tags=["notifications"],
+        summary="Replace your notification settings",
+        request=NotificationSettingsSerializer,
+        responses={200: NotificationSettingsSerializer, **_errors(400, 401, 429)},
+    )
+    def put(self, request):
+        return self._update(request, partial=False)
+
+    @extend_schema(
+        tags=["notifications"],
+        summary="Change some notification settings",
+        request=NotificationSettingsSerializer,
+        responses={200: NotificationSettingsSerializer, **_errors(400, 401, 429)},
+    )
+    def patch(self, request):
+        return self._update(request, partial=True)
+
+    def _update(self, request, *, partial: bool):
+        current = selectors.notification_settings_get(user=request.user)
+        serializer = NotificationSettingsSerializer(current, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        prefs = services.notification_settings_update(user=request.user, **serializer.validated_data)
+        return Response(NotificationSettingsSerializer(prefs).data)

@@ -1,0 +1,194 @@
+"""Alert evaluation for one ingest cycle: find what fires with indexed range queries, claim it once, notify.
+
+Per symbol the firing alerts are a range of `target_value` under the partial index
+(vs, symbol, condition, target_value) WHERE is_active:
+
+    above          target <= price              below          target >= price
+    crosses_above  previous < target <= price   crosses_below  price <= target < previous
+    change_pct_24h_above  target <= change      change_pct_24h_below  target >= change
+
+One query selects them all (an OR of those ranges over every symbol of the cycle) and locks
+them `FOR UPDATE SKIP LOCKED`, re-checking "active and out of cooldown" under the lock; a second
+worker evaluating the same cycle skips the locked rows and, once they commit, no longer matches
+them. The claimed rows are then updated (last_triggered_at, rearm_at, trigger_count, and
+is_active := repeat), their AlertTrigger rows and price_alert notifications are inserted in the
+same transaction, and delivery happens after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from coinlink import metrics
+from notifications.delivery import Draft, notifications_create
+from notifications.models import Alert, AlertTrigger, Condition, NotificationType, Priority
+
+logger = logging.getLogger("coinlink.notifications")
+
+_CLAIM_FIELDS = ("id", "user_id", "symbol", "condition", "target_value", "vs", "repeat", "cooldown_seconds")
+_VERBS = {
+    Condition.ABOVE: "is at or above",
+    Condition.BELOW: "is at or below",
+    Condition.CROSSES_ABOVE: "crossed above",
+    Condition.CROSSES_BELOW: "crossed below",
+    Condition.CHANGE_PCT_24H_ABOVE: "24 h change is at or above",
+    Condition.CHANGE_PCT_24H_BELOW: "24 h change is at or below",
+}
+
+
+@dataclass(frozen=True)
+class Tick:
+    symbol: str
+    price: Decimal
+    previous: Decimal | None
+    change_pct: Decimal | None
+
+
+def ticks_parse(*, prices: list[dict], previous_prices: dict) -> list[Tick]:
+    """The task's JSON arguments as Decimals; rows that are not finite numbers are skipped."""
+    ticks = []
+    for row in prices:
+        symbol = str(row.get("symbol") or "").upper()
+        price = _decimal(row.get("price"))
+        if not symbol or price is None or price <= 0:
+            logger.warning("alert evaluation skipped a malformed price row for %r", symbol[:16])
+            continue
+        previous = _decimal(previous_prices.get(symbol) or previous_prices.get(symbol.lower()))
+        ticks.append(Tick(symbol, price, previous, _decimal(row.get("change_percent_24h"))))
+    return ticks
+
+
+def _decimal(value) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def firing_filter(ticks: list[Tick]) -> Q | None:
+    """The OR over every symbol and condition of the target range that fires at this tick."""
+    branches = []
+    for t in ticks:
+        sym = Q(symbol=t.symbol)
+        branches.append(sym & Q(condition=Condition.ABOVE, target_value__lte=t.price))
+        branches.append(sym & Q(condition=Condition.BELOW, target_value__gte=t.price))
+        # Without a previous price nothing was crossed; a flat price crosses nothing either.
+        if t.previous is not None and t.price > t.previous:
+            branches.append(
+                sym & Q(condition=Condition.CROSSES_ABOVE, target_value__gt=t.previous, target_value__lte=t.price)
+            )
+        if t.previous is not None and t.price < t.previous:
+            branches.append(
+                sym & Q(condition=Condition.CROSSES_BELOW, target_value__lt=t.previous, target_value__gte=t.price)
+            )
+        if t.change_pct is not None:
+            branches.append(sym & Q(condition=Condition.CHANGE_PCT_24H_ABOVE, target_value__lte=t.change_pct))
+            branches.append(sym & Q(condition=Condition.CHANGE_PCT_24H_BELOW, target_value__gte=t.change_pct))
+    if not branches:
+        return None
+    match = branches[0]
+    for branch in branches[1:]:
+        match |= branch
+    return match
+
+
+def alerts_evaluate(*, quote: str, prices: list[dict], previous_prices: dict, now: datetime | None = None) -> int:
+    """Fire every alert on `quote` that this cycle satisfies, each exactly once; returns how many fired."""
+    now = now or timezone.now()
+    ticks = ticks_parse(prices=prices, previous_prices=previous_prices or {})
+    match = firing_filter(ticks)
+    if match is None:
+        return 0
+    by_symbol = {t.symbol: t for t in ticks}
+    with transaction.atomic():
+        claimed = _claim(quote=quote.lower(), match=match, now=now)
+        if not claimed:
+            return 0
+        AlertTrigger.objects.bulk_create(
+            [
+                AlertTrigger(
+                    alert_id=a["id"],
+                    price=by_symbol[a["symbol"]].price,
+                    previous_price=by_symbol[a["symbol"]].previous,
+                    change_percent_24h=_bounded_pct(by_symbol[a["symbol"]].change_pct),
+                    fired_at=now,
+                )
+                for a in claimed
+            ],
+            batch_size=1000,
+        )
+        notifications_create(drafts=[_draft(a, by_symbol[a["symbol"]]) for a in claimed], now=now)
+        transaction.on_commit(lambda: _count(claimed))
+    return len(claimed)
+
+
+def _claim(*, quote: str, match: Q, now: datetime) -> list[dict]:
+    eligible = (
+        Alert.objects.filter(vs=quote, is_active=True)
+        .filter(Q(rearm_at__isnull=True) | Q(rearm_at__lte=now))
+        .filter(match)
+    )
+    rows = list(eligible.select_for_update(skip_locked=True).order_by("id").values(*_CLAIM_FIELDS))
+    by_cooldown: dict[int, list] = defaultdict(list)
+    for row in rows:
+        by_cooldown[row["cooldown_seconds"]].append(row["id"])
+    updated = 0
+    for cooldown, ids in by_cooldown.items():
+        claimable = Alert.objects.filter(Q(rearm_at__isnull=True) | Q(rearm_at__lte=now), id__in=ids, is_active=True)
+        updated += claimable.update(
+            is_active=F("repeat"),
+            last_triggered_at=now,
+            rearm_at=now + timedelta(seconds=cooldown),
+            trigger_count=F("trigger_count") + 1,
+        )
+    if updated != len(rows):  # impossible while we hold the row locks; never fire on a doubtful claim
+        raise RuntimeError(f"alert claim updated {updated} of {len(rows)} locked rows")
+    return rows
+
+
+def _bounded_pct(value: Decimal | None) -> Decimal | None:
+    if value is None or abs(value) >= Decimal("1e12"):
+        return None
+    return value.quantize(Decimal("1e-8"))
+
+
+def _draft(alert: dict, tick: Tick) -> Draft:
+    vs = alert["vs"].upper()
+    target = alert["target_value"].normalize()
+    percent = alert["condition"] in (Condition.CHANGE_PCT_24H_ABOVE, Condition.CHANGE_PCT_24H_BELOW)
+    target_text = f"{target:f}%" if percent else f"{target:f} {vs}"
+    change = f" (24 h change {tick.change_pct:f}%)" if percent and tick.change_pct is not None else ""
+    return Draft(
+        user_id=alert["user_id"],
+        type=NotificationType.PRICE_ALERT,
+        title=f"{alert['symbol']} {_VERBS[alert['condition']]} {target_text}",
+        message=f"{alert['symbol']} is at {tick.price.normalize():f} {vs}{change}.",
+        priority=Priority.HIGH,
+        data={
+            "alert_id": str(alert["id"]),
+            "symbol": alert["symbol"],
+            "condition": alert["condition"],
+            "target_value": float(alert["target_value"]),
+            "vs": alert["vs"],
+            "price": float(tick.price),
+            "previous_price": None if tick.previous is None else float(tick.previous),
+            "change_percent_24h": None if tick.change_pct is None else float(tick.change_pct),
+        },
+        alert_id=alert["id"],
+    )
+
+
+def _count(claimed: list[dict]) -> None:
+    for alert in claimed:
+        metrics.ALERTS_FIRED.labels(condition=alert["condition"]).inc()

@@ -1,0 +1,47 @@
+"""Reads of the notifications app, always scoped to the requesting user."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from coinlink.errors import NotFound
+from notifications.models import Alert, Notification, NotificationSettings
+
+
+def alert_list(*, user) -> QuerySet[Alert]:
+    return Alert.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def alert_get(*, user, alert_id: uuid.UUID) -> Alert:
+    """The user's alert; someone else's is indistinguishable from a missing one."""
+    alert = Alert.objects.filter(user=user, pk=alert_id).first()
+    if alert is None:
+        raise NotFound("Alert not found.")
+    return alert
+
+
+def notification_list(*, user, unread: bool | None = None, type: str | None = None) -> QuerySet[Notification]:
+    notes = Notification.objects.filter(user=user)
+    if unread is not None:
+        notes = notes.filter(is_read=not unread)
+    if type:
+        notes = notes.filter(type=type)
+    return notes.order_by("-created_at", "-id")
+
+
+def notification_get(*, user, notification_id: uuid.UUID) -> Notification:
+    note = Notification.objects.filter(user=user, pk=notification_id).first()
+    if note is None:
+        raise NotFound("Notification not found.")
+    return note
+
+
+def notification_unread_count(*, user) -> int:
+    return Notification.objects.filter(user=user, is_read=False).count()
+
+
+def notification_settings_get(*, user) -> NotificationSettings:
+    """The stored settings, or the defaults (unsaved) for a user who never changed them."""
+    return NotificationSettings.objects.filter(user=user).first() or NotificationSettings(user=user)

@@ -1,0 +1,89 @@
+"""Exactly once under concurrency: real threads, each with its own PostgreSQL connection."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from notifications import evaluation
+from notifications.models import Alert, AlertTrigger, Notification
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+CYCLE = {
+    "quote": "usd",
+    "prices": [
+        {"symbol": "BTC", "price": "105", "change_percent_24h": "6"},
+        {"symbol": "ETH", "price": "95", "change_percent_24h": "-6"},
+    ],
+    "previous_prices": {"BTC": "99", "ETH": "101"},
+}
+
+
+def run_together(target, workers: int) -> list:
+    """Start `workers` threads at one barrier; return what each returned (or raised)."""
+    barrier = threading.Barrier(workers)
+    results: list = [None] * workers
+
+    def work(i):
+        try:
+            barrier.wait()
+            results[i] = target()
+        except Exception as exc:  # surfaced by the assertion below
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def make_alerts(users) -> int:
+    rows = []
+    for user in users:
+        for condition, symbol, target in [
+            ("above", "BTC", "100"),
+            ("crosses_above", "BTC", "100"),
+            ("change_pct_24h_above", "BTC", "5"),
+            ("below", "ETH", "100"),
+            ("crosses_below", "ETH", "100"),
+            ("change_pct_24h_below", "ETH", "-5"),
+        ]:
+            for repeat in (False, True):
+                rows.append(
+                    Alert(user=user, symbol=symbol, condition=condition, target_value=Decimal(target), repeat=repeat)
+                )
+    Alert.objects.bulk_create(rows)
+    return len(rows)
+
+
+def test_it_fires_each_alert_once_when_several_workers_evaluate_the_same_cycle():
+    users = [UserFactory() for _ in range(10)]
+    total = make_alerts(users)
+
+    results = run_together(lambda: evaluation.alerts_evaluate(**CYCLE), workers=4)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(results) == total
+    assert AlertTrigger.objects.count() == total
+    assert Notification.objects.filter(type="price_alert").count() == total
+    assert set(Alert.objects.values_list("trigger_count", flat=True)) == {1}
+
+
+def test_it_fires_each_alert_once_when_cycles_race_one_after_another():
+    users = [UserFactory() for _ in range(3)]
+    total = make_alerts(users)
+
+    results = run_together(lambda: sum(evaluation.alerts_evaluate(**CYCLE) for _ in range(5)), workers=3)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(results) == total
+    assert AlertTrigger.objects.count() == total
