@@ -75,6 +75,7 @@ class Config:
     ws_max_frame_bytes: int
     ws_max_frames_per_second: int
     ws_ping_seconds: int
+    ws_session_recheck_seconds: int
     max_request_body_bytes: int
     log_level: str
     log_format: str
@@ -311,6 +312,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         ws_max_frame_bytes=r.int("WS_MAX_FRAME_BYTES", 65536, 1024),
         ws_max_frames_per_second=r.int("WS_MAX_FRAMES_PER_SECOND", 20, 1),
         ws_ping_seconds=r.int("WS_PING_SECONDS", 25, 1),
+        ws_session_recheck_seconds=r.int("WS_SESSION_RECHECK_SECONDS", 30, 1, 3600),
         max_request_body_bytes=r.int("MAX_REQUEST_BODY_BYTES", 1_048_576, 1024),
         log_level=r.choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
         log_format=r.choice("LOG_FORMAT", ("json", "text"), "json" if production else "text"),

@@ -293,6 +293,7 @@ WS_MAX_PER_IP = CONFIG.ws_max_per_ip
 WS_MAX_FRAME_BYTES = CONFIG.ws_max_frame_bytes
 WS_MAX_FRAMES_PER_SECOND = CONFIG.ws_max_frames_per_second
 WS_PING_SECONDS = CONFIG.ws_ping_seconds
+WS_SESSION_RECHECK_SECONDS = CONFIG.ws_session_recheck_seconds
 REQUIRE_SERVICES = CONFIG.require_services
 
 # --- Logging and Sentry ----------------------------------------------------------------------
