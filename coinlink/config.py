@@ -92,6 +92,7 @@ class Config:
     email_use_tls: bool
     default_from_email: str
     require_services: bool
+    bench_views: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -329,6 +330,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         email_use_tls=r.bool("EMAIL_USE_TLS", True),
         default_from_email=r.str("DEFAULT_FROM_EMAIL", "CoinLink <noreply@coinlink.local>"),
         require_services=r.bool("COINLINK_REQUIRE_SERVICES", False),
+        bench_views=r.bool("COINLINK_BENCH_VIEWS", False),
     )
 
 
