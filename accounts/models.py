@@ -51,3 +51,90 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+
+class Session(models.Model):
+    """One signed-in device: created at sign-up or login, ended by logout, revocation or expiry.
+
+    Access and refresh tokens carry this row's id as their `sid` claim; `refresh_jti` is the one
+    refresh token of the session that may still be exchanged (rotation claims it with a conditional UPDATE).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    user_agent = models.CharField(max_length=512, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    device_fingerprint = models.CharField(max_length=64, db_index=True)
+    refresh_jti = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ("-last_used_at",)
+        indexes = [
+            models.Index(fields=["user", "revoked_at", "expires_at"], name="accounts_session_active_idx"),
+            models.Index(fields=["expires_at"], name="accounts_session_expires_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} session {self.id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class KnownDevice(models.Model):
+    """A device (user agent + network) a user has signed in from; a sign-in from an unknown one is announced.
+
+    Kept after its sessions are purged, so "new device" and the sign-in count survive the purge.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="known_devices")
+    fingerprint = models.CharField(max_length=64)
+    user_agent = models.CharField(max_length=512, blank=True)
+    last_ip_address = models.GenericIPAddressField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    sign_ins = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "fingerprint"], name="accounts_device_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} device {self.fingerprint[:12]}"
+
+
+class Preferences(models.Model):
+    """A user's display and notification preferences (one row per user, created on first use)."""
+
+    class Theme(models.TextChoices):
+        DARK = "dark"
+        LIGHT = "light"
+
+    class Currency(models.TextChoices):
+        USD = "usd"
+        EUR = "eur"
+        GBP = "gbp"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="preferences")
+    theme = models.CharField(max_length=8, choices=Theme.choices, default=Theme.DARK)
+    language = models.CharField(max_length=16, default="en")
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.USD)
+    timezone = models.CharField(max_length=64, default="UTC")
+    watchlist = models.JSONField(default=list, blank=True)
+    notifications_enabled = models.BooleanField(default=True)
+    email_alerts = models.BooleanField(default=False)
+    price_alerts = models.BooleanField(default=True)
+    news_notifications = models.BooleanField(default=False)
+    sound_enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"

@@ -24,10 +24,16 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.save(update_fields=["password"])
 
 
-def api_client_for(user) -> APIClient:
-    """An APIClient carrying a Bearer access token for `user`."""
-    from rest_framework_simplejwt.tokens import AccessToken
+def tokens_for(user, *, user_agent: str = "pytest", ip_address: str = "127.0.0.1") -> dict:
+    """A real session for `user` (as a login would start it): access_token, refresh_token, session_id."""
+    from accounts.services import ClientInfo, session_start
 
+    tokens = session_start(user=user, client=ClientInfo(ip_address=ip_address, user_agent=user_agent))
+    return {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token, "session_id": tokens.session_id}
+
+
+def api_client_for(user) -> APIClient:
+    """An APIClient carrying the Bearer access token of a new real session of `user`."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access_token']}")
     return client

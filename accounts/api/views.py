@@ -1,0 +1,274 @@
+"""Thin views for /api/v2/auth/ and /api/v2/user/: limit, validate, call a service, shape the answer."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.api import serializers as s
+from accounts.emails import email_normalize
+from accounts.tokens import SESSION_CLAIM
+from coinlink import metrics
+from coinlink.errors import RateLimited
+from coinlink.ratelimit import limit
+
+# Auth limits fail closed: when the cache cannot count, the endpoint answers 503 rather than unlimited.
+SIGNUP_RATE_PER_IP = "5/m"
+LOGIN_RATE_PER_IP = "10/m"
+LOGIN_RATE_PER_EMAIL = "10/m"
+REFRESH_RATE_PER_SESSION = "20/m"
+PASSWORD_RATE_PER_USER = "10/m"  # noqa: S105 - a rate, not a password
+
+_ERRORS = {
+    400: OpenApiResponse(s.AccountsErrorSerializer, description="Invalid input; `errors` lists the fields."),
+    401: OpenApiResponse(s.AccountsErrorSerializer, description="Missing, invalid, expired or revoked token."),
+    404: OpenApiResponse(s.AccountsErrorSerializer, description="Not found, or not yours."),
+    413: OpenApiResponse(s.AccountsErrorSerializer, description="Request body over 1 MiB."),
+    429: OpenApiResponse(s.AccountsErrorSerializer, description="Too many requests; see Retry-After."),
+    503: OpenApiResponse(s.AccountsErrorSerializer, description="Rate-limit store unavailable; auth fails closed."),
+}
+
+
+def _errors(*codes: int) -> dict:
+    return {code: _ERRORS[code] for code in codes}
+
+
+def _limit(request, *, action: str, group: str, key, rate: str) -> None:
+    try:
+        limit(request, group=group, key=key, rate=rate, fail_open=False)
+    except RateLimited:
+        metrics.AUTH_ATTEMPTS.labels(action=action, outcome="rate_limited").inc()
+        raise
+
+
+def _valid(serializer_class, request, **kwargs):
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _email_key(email: str):
+    def key(group, request) -> str:
+        try:
+            return email_normalize(email)
+        except Exception:
+            return email.strip().lower()[:254]
+
+    return key
+
+
+def _auth_result(user, tokens) -> dict:
+    return {"user": s.UserSerializer(user).data, "tokens": tokens.as_contract()}
+
+
+def _session_id(request) -> str:
+    return request.auth[SESSION_CLAIM]
+
+
+# --- /api/v2/auth/ -----------------------------------------------------------------------------
+
+
+class SignupView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Create an account and sign in",
+        request=s.SignupSerializer,
+        responses={201: s.AuthResultSerializer, **_errors(400, 413, 429, 503)},
+    )
+    def post(self, request):
+        _limit(request, action="signup", group="auth-signup-ip", key="ip", rate=SIGNUP_RATE_PER_IP)
+        data = _valid(s.SignupSerializer, request)
+        user, tokens = services.user_signup(**data, client=services.ClientInfo.from_request(request))
+        return Response(_auth_result(user, tokens), status=status.HTTP_201_CREATED)
+
+
+class LoginView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Sign in with email and password",
+        description="An unknown email and a wrong password give the same 401 `invalid_credentials`.",
+        request=s.LoginSerializer,
+        responses={200: s.AuthResultSerializer, **_errors(400, 401, 413, 429, 503)},
+    )
+    def post(self, request):
+        _limit(request, action="login", group="auth-login-ip", key="ip", rate=LOGIN_RATE_PER_IP)
+        data = _valid(s.LoginSerializer, request)
+        key = _email_key(data["email"])
+        _limit(request, action="login", group="auth-login-email", key=key, rate=LOGIN_RATE_PER_EMAIL)
+        user, tokens = services.user_login(**data, client=services.ClientInfo.from_request(request))
+        return Response(_auth_result(user, tokens))
+
+
+class RefreshView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Exchange the refresh token for a new pair (rotation)",
+        description=(
+            "The presented refresh token is dead from then on. Presenting it again is reuse: 401 "
+            "`token_reused` and every session of the user is revoked. Refresh one request at a time."
+        ),
+        request=s.RefreshSerializer,
+        responses={200: s.RefreshResultSerializer, **_errors(400, 401, 429, 503)},
+    )
+    def post(self, request):
+        data = _valid(s.RefreshSerializer, request)
+        token = selectors.refresh_token_decode(token=data["refresh_token"])
+        _limit(
+            request,
+            action="refresh",
+            group="auth-refresh-session",
+            key=lambda group, request: token[SESSION_CLAIM],
+            rate=REFRESH_RATE_PER_SESSION,
+        )
+        tokens = services.session_refresh(refresh_token=data["refresh_token"])
+        return Response({"tokens": tokens.as_contract()})
+
+
+class LogoutView(APIView):
+    @extend_schema(
+        tags=["auth"],
+        summary="End this session",
+        description="The session's refresh token and the presented access token stop working at once.",
+        request=s.LogoutSerializer,
+        responses={204: None, **_errors(400, 401)},
+    )
+    def post(self, request):
+        data = _valid(s.LogoutSerializer, request)
+        services.user_logout(user=request.user, session_id=_session_id(request), refresh_token=data["refresh_token"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    @extend_schema(
+        tags=["auth"], summary="End every session of this user", request=None, responses={204: None, **_errors(401)}
+    )
+    def post(self, request):
+        services.user_logout_all(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class VerifyView(APIView):
+    @extend_schema(
+        tags=["auth"], summary="Check the access token", responses={200: s.VerifyResultSerializer, **_errors(401)}
+    )
+    def get(self, request):
+        return Response({"user": s.UserSerializer(request.user).data, "message": "Token is valid."})
+
+
+class PasswordChangeView(APIView):
+    @extend_schema(
+        tags=["auth"],
+        summary="Change the password; every other session ends",
+        request=s.PasswordChangeSerializer,
+        responses={204: None, **_errors(400, 401, 429, 503)},
+    )
+    def post(self, request):
+        _limit(
+            request,
+            action="password_change",
+            group="auth-password-user",
+            key=lambda group, request: str(request.user.pk),
+            rate=PASSWORD_RATE_PER_USER,
+        )
+        data = _valid(s.PasswordChangeSerializer, request)
+        services.user_password_change(user=request.user, session_id=_session_id(request), **data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- /api/v2/user/ -----------------------------------------------------------------------------
+
+
+class ProfileView(APIView):
+    @extend_schema(tags=["user"], summary="Your profile", responses={200: s.ProfileSerializer, **_errors(401)})
+    def get(self, request):
+        return Response(s.ProfileSerializer(request.user).data)
+
+    @extend_schema(
+        tags=["user"],
+        summary="Change your names (the email is read-only)",
+        request=s.ProfileSerializer,
+        responses={200: s.ProfileSerializer, **_errors(400, 401)},
+    )
+    def patch(self, request):
+        data = _valid(s.ProfileSerializer, request, instance=request.user, partial=True)
+        user = services.user_profile_update(user=request.user, **data)
+        return Response(s.ProfileSerializer(user).data)
+
+
+class PreferencesView(APIView):
+    @extend_schema(tags=["user"], summary="Your preferences", responses={200: s.PreferencesSerializer, **_errors(401)})
+    def get(self, request):
+        return Response(s.PreferencesSerializer(selectors.preferences_get(user=request.user)).data)
+
+    @extend_schema(
+        tags=["user"],
+        summary="Replace your preferences (every field required)",
+        request=s.PreferencesSerializer,
+        responses={200: s.PreferencesSerializer, **_errors(400, 401)},
+    )
+    def put(self, request):
+        return self._update(request, partial=False)
+
+    @extend_schema(
+        tags=["user"],
+        summary="Change some of your preferences",
+        request=s.PreferencesSerializer,
+        responses={200: s.PreferencesSerializer, **_errors(400, 401)},
+    )
+    def patch(self, request):
+        return self._update(request, partial=True)
+
+    def _update(self, request, *, partial: bool):
+        data = _valid(s.PreferencesSerializer, request, partial=partial)
+        preferences = services.preferences_update(user=request.user, **data)
+        return Response(s.PreferencesSerializer(preferences).data)
+
+
+class StatsView(APIView):
+    @extend_schema(tags=["user"], summary="Your account statistics", responses={200: s.StatsSerializer, **_errors(401)})
+    def get(self, request):
+        return Response(s.StatsSerializer(selectors.user_stats(user=request.user)).data)
+
+
+class SessionListView(ListAPIView):
+    serializer_class = s.SessionSerializer
+
+    def get_queryset(self):
+        return selectors.session_list(user=self.request.user)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "current_session_id": _session_id(self.request)}
+
+    @extend_schema(
+        tags=["user"],
+        summary="Your live sessions (`current` marks this one)",
+        responses={200: s.SessionSerializer(many=True), **_errors(401)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class SessionDetailView(APIView):
+    @extend_schema(
+        tags=["user"],
+        summary="Revoke one of your sessions",
+        description="Its tokens stop working on the next request and its WebSockets close.",
+        responses={204: None, **_errors(401, 404)},
+    )
+    def delete(self, request, session_id):
+        services.session_revoke(user=request.user, session_id=session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,39 @@
+"""One canonical form for email addresses, so look-alike spellings cannot make a second account."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+MAX_LENGTH = 254
+
+
+def email_normalize(value: str) -> str:
+    """NFKC, trimmed, lower-case, ASCII local part, IDNA (punycode) domain; ValidationError otherwise.
+
+    NFKC folds full-width and other compatibility forms (full-width "owner" is "owner"). Non-ASCII local
+    parts are refused: mail systems disagree about them and they are the home of confusables. A
+    non-ASCII domain is stored as its `xn--` form, which makes a look-alike domain visibly different.
+    """
+    if len(value) > MAX_LENGTH * 4:  # cheap bound before any Unicode work
+        raise ValidationError(f"Ensure this field has no more than {MAX_LENGTH} characters.")
+    email = unicodedata.normalize("NFKC", value).strip().lower()
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain:
+        raise ValidationError("Enter a valid email address.")
+    if any(unicodedata.category(c)[0] in "CZ" for c in email):  # controls, zero-width, spaces
+        raise ValidationError("Enter a valid email address.")
+    if not local.isascii():
+        raise ValidationError("Use an email address whose part before the @ is plain ASCII.")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValidationError("Enter a valid email address.") from None
+    email = f"{local}@{domain}"
+    if len(email) > MAX_LENGTH:
+        raise ValidationError(f"Ensure this field has no more than {MAX_LENGTH} characters.")
+    validate_email(email)
+    return email

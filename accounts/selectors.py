@@ -1,0 +1,97 @@
+"""Reads of `accounts`: sessions, tokens, stats."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.db.models import Sum
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
+
+from accounts import session_cache
+from accounts.exceptions import InvalidToken
+from accounts.models import KnownDevice, Preferences, Session, User
+from accounts.tokens import SESSION_CLAIM, SessionAccessToken, SessionRefreshToken
+
+logger = logging.getLogger("accounts.sessions")
+
+
+def session_is_active(*, session_id: str) -> bool:
+    """True while the session is neither revoked nor expired; answered from the cache (no query) when warm."""
+    try:
+        uuid.UUID(str(session_id))
+    except ValueError:
+        return False
+    try:
+        state = session_cache.state_get(str(session_id))
+    except Exception as exc:  # cache down: the database still knows, and must not be skipped
+        logger.warning("session cache unavailable, asking the database: %s", exc.__class__.__name__)
+        return _session_active_in_db(session_id)
+    if state is not None:
+        return state == session_cache.ACTIVE
+    active = _session_active_in_db(session_id)
+    (session_cache.active_add if active else session_cache.revoked_add)(str(session_id))
+    return active
+
+
+def _session_active_in_db(session_id: str) -> bool:
+    return Session.objects.filter(id=session_id, revoked_at__isnull=True, expires_at__gt=timezone.now()).exists()
+
+
+def access_token_decode(*, token: str) -> SessionAccessToken:
+    """A verified access token (signature, iss, aud, exp with leeway, type, sid) of a live session."""
+    if not isinstance(token, str) or not token or len(token) > 4096:
+        raise InvalidToken()
+    try:
+        access = SessionAccessToken(token)  # type: ignore[arg-type]
+    except TokenError:
+        raise InvalidToken() from None
+    if not session_is_active(session_id=access[SESSION_CLAIM]):
+        raise InvalidToken("This session has ended. Sign in again.", code="session_revoked")
+    return access
+
+
+def refresh_token_decode(*, token: str) -> SessionRefreshToken:
+    """A refresh token whose signature, iss, aud, exp, type and sid check out; whether it is still the
+    session's current one is for `session_refresh` to decide."""
+    if not isinstance(token, str) or not token or len(token) > 4096:
+        raise InvalidToken()
+    try:
+        return SessionRefreshToken(token)  # type: ignore[arg-type]
+    except TokenError:
+        raise InvalidToken() from None
+
+
+def access_token_user(*, token: str) -> tuple[User, str]:
+    """(user, session_id) for a valid access token of an active session and user; for the WebSocket."""
+    access = access_token_decode(token=token)
+    user = User.objects.filter(id=access[api_settings.USER_ID_CLAIM], is_active=True).first()
+    if user is None:
+        raise InvalidToken()
+    return user, access[SESSION_CLAIM]
+
+
+def session_list(*, user: User):
+    """The user's live sessions, most recently used first."""
+    return Session.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()).order_by(
+        "-last_used_at", "-created_at"
+    )
+
+
+def preferences_get(*, user: User) -> Preferences:
+    preferences, _ = Preferences.objects.get_or_create(user=user)
+    return preferences
+
+
+def user_stats(*, user: User) -> dict:
+    now = timezone.now()
+    sessions = Session.objects.filter(user=user)
+    return {
+        "total_logins": KnownDevice.objects.filter(user=user).aggregate(n=Sum("sign_ins"))["n"] or 0,
+        "last_login": user.last_login,
+        "account_age_days": max(0, (now - user.created_at).days),
+        "active_sessions": sessions.filter(revoked_at__isnull=True, expires_at__gt=now).count(),
+        "total_sessions": sessions.count(),
+    }

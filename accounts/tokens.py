@@ -1,0 +1,41 @@
+"""simplejwt token classes bound to a `Session` through the `sid` claim."""
+
+from __future__ import annotations
+
+import uuid
+
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token
+
+SESSION_CLAIM = "sid"
+
+
+class _SessionBound:
+    payload: dict
+
+    def verify_session_claim(self) -> None:
+        try:
+            uuid.UUID(self.payload[SESSION_CLAIM])
+            uuid.UUID(self.payload[api_settings.USER_ID_CLAIM])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise TokenError("Token has no session") from None
+
+
+class SessionAccessToken(_SessionBound, AccessToken):
+    """An access token; valid only while its session is (checked by SessionJWTAuthentication)."""
+
+    def verify(self) -> None:
+        super().verify()
+        self.verify_session_claim()
+
+
+class SessionRefreshToken(_SessionBound, RefreshToken):
+    """A refresh token. Whether it is the session's current one is decided by `session_refresh`,
+    not by simplejwt's blacklist lookup: a rotated token must be recognised as reuse, not as junk."""
+
+    access_token_class = SessionAccessToken
+
+    def verify(self) -> None:
+        Token.verify(self)  # signature/iss/aud were checked when decoding; exp, jti and type here
+        self.verify_session_claim()
