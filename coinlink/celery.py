@@ -21,6 +21,19 @@ def _schedule(sender, **kwargs):
     sender.conf.beat_schedule = beat_schedule()
 
 
+@signals.setup_logging.connect
+def _django_logging(**kwargs):
+    """Workers and beat log through Django's LOGGING (JSON lines with request ids), not Celery's own format.
+
+    Connecting this signal is what stops Celery from replacing the root logger's handlers.
+    """
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
 @signals.before_task_publish.connect
 def _carry_request_id(headers=None, **kwargs):
     """Tasks log with the id of the request that enqueued them."""

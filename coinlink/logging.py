@@ -10,9 +10,15 @@ from datetime import UTC, datetime
 from coinlink import context
 
 # Whatever code logs, these never leave the process.
-_SECRET_KEYS = re.compile(r"(password|token|secret|authorization|cookie|api[_-]?key|signature)", re.I)
+_SECRET_KEYS = re.compile(r"(password|token|secret|authorization|cookie|api[_-]?key|signature|sessionid)", re.I)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+# `password=...`, `'token': '...'`, `"api_key": "..."` inside an already formatted string.
+_SECRET_PAIR = re.compile(
+    r"""(["']?[\w-]*(?:password|token|secret|authorization|cookie|api[_-]?key|signature|sessionid)[\w-]*["']?\s*[:=]\s*)(?!\[redacted\])"""
+    r"""(?:"[^"]*"|'[^']*'|[^\s,&;}\]]+)""",
+    re.I,
+)
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
@@ -23,8 +29,21 @@ def scrub(value):
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
     if isinstance(value, str):
-        return _JWT.sub("[redacted]", _BEARER.sub(r"\1[redacted]", value))
+        value = _JWT.sub("[redacted]", _BEARER.sub(r"\1[redacted]", value))
+        return _SECRET_PAIR.sub(r"\1[redacted]", value)
     return value
+
+
+def safe_message(record: logging.LogRecord) -> str:
+    """The record's message with secrets redacted, arguments first (a dict logged with %s keeps its keys)."""
+    if record.args:
+        try:
+            args = record.args
+            safe = scrub(args) if isinstance(args, dict) else tuple(scrub(a) for a in args)
+            return scrub(str(record.msg) % safe)
+        except (TypeError, ValueError, KeyError):
+            pass
+    return scrub(record.getMessage())
 
 
 class RequestContextFilter(logging.Filter):
@@ -50,7 +69,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": scrub(record.getMessage()),
+            "message": safe_message(record),
         }
         payload.update(scrub({k: v for k, v in _extras(record).items() if v is not None}))
         if record.exc_info:
@@ -62,7 +81,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         extras = " ".join(f"{k}={v}" for k, v in scrub(_extras(record)).items() if v is not None)
         clock = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        line = f"{clock} {record.levelname:<7} {record.name}: {scrub(record.getMessage())}"
+        line = f"{clock} {record.levelname:<7} {record.name}: {safe_message(record)}"
         if extras:
             line += f"  [{extras}]"
         if record.exc_info:

@@ -6,16 +6,16 @@ from coinlink.logging import scrub
 
 
 def _before_send(event, hint):
+    """Redact the whole event: request parts, exception messages, log entries, breadcrumbs, frame vars."""
     request = event.get("request") or {}
-    for key in ("headers", "cookies", "data", "query_string"):
-        if key in request:
-            request[key] = scrub(request[key]) if key != "cookies" else "[redacted]"
+    if "cookies" in request:
+        request["cookies"] = "[redacted]"
     headers = request.get("headers")
     if isinstance(headers, dict):
         for name in list(headers):
-            if name.lower() in ("authorization", "cookie", "x-api-key"):
+            if name.lower() in ("authorization", "cookie", "set-cookie", "x-api-key", "proxy-authorization"):
                 headers[name] = "[redacted]"
-    return event
+    return scrub(event)
 
 
 def sentry_init(config) -> None:
@@ -32,4 +32,5 @@ def sentry_init(config) -> None:
         send_default_pii=False,
         integrations=[DjangoIntegration(), CeleryIntegration(), RedisIntegration()],
         before_send=_before_send,
+        before_send_transaction=_before_send,
     )
