@@ -20,12 +20,13 @@ def ticker_list(*, quote: str = "usd", symbols: list[str] | None = None, limit: 
     """`{data: [ticker], timestamp, stale}` ordered by rank; empty and stale on a cold start, never raises for it."""
     entry = snapshot.snapshot_get(quote=quote)
     stale = snapshot.stale_symbols(entry)
-    order = _select(entry, symbols, limit)
+    order = ticker_order(entry=entry, symbols=symbols, limit=limit)
     data = [snapshot.ticker_with_staleness(entry, s, stale) for s in order]
     return {"data": data, "timestamp": entry["timestamp"], "stale": not entry["order"] or bool(stale & set(order))}
 
 
-def _select(entry: dict, symbols: list[str] | None, limit: int | None) -> list[str]:
+def ticker_order(*, entry: dict, symbols: list[str] | None, limit: int | None) -> list[str]:
+    """Symbols of `entry` in rank order, filtered to `symbols` and cut to `limit`."""
     order = entry["order"]
     if symbols is not None:
         wanted = {s.upper() for s in symbols}
@@ -102,6 +103,32 @@ def asset_list(*, quote: str, search: str = "", ordering: str = "rank") -> Query
         t_fetched_at=F("t__fetched_at"),
         t_source=F("t__source"),
     ).order_by(*ASSET_ORDERINGS[ordering])
+
+
+def asset_dict(*, asset: Asset, quote: str) -> dict:
+    """Contract ticker + {id, coingecko_id, coinbase_product, is_active} for an `asset_list` row."""
+    fetched = asset.t_fetched_at
+    return {
+        "id": asset.id,
+        "symbol": asset.symbol,
+        "name": asset.name,
+        "price": _float(asset.t_price),
+        "change_24h": _float(asset.t_change_24h),
+        "change_percent_24h": _float(asset.t_change_percent_24h),
+        "volume_24h": _float(asset.t_volume_24h),
+        "market_cap": _float(asset.t_market_cap),
+        "rank": asset.rank,
+        "last_updated": snapshot._iso(asset.t_last_updated),
+        "source": asset.t_source,
+        "stale": fetched is None or time.time() - fetched.timestamp() > settings.MARKET_STALE_SECONDS,
+        "coingecko_id": asset.coingecko_id,
+        "coinbase_product": asset.coinbase_product,
+        "is_active": asset.is_active,
+    }
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def asset_active_get(*, symbol: str) -> Asset | None:

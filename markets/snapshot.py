@@ -94,6 +94,7 @@ def snapshot_build(*, quote: str, store: bool = True) -> dict:
         "extra": extra,
         "body": body,
     }
+    entry["etag"] = f'"{entry["version"]}"'
     if store:
         try:
             cache.set(ENTRY_KEY.format(quote=quote), entry, CACHE_TTL)
@@ -119,6 +120,14 @@ def snapshot_get(*, quote: str) -> dict:
         return snapshot_build(quote=quote)
     _local[quote] = entry
     return entry
+
+
+def snapshot_cached(*, quote: str) -> bool:
+    """Whether the shared cache holds a snapshot for `quote` right now."""
+    try:
+        return cache.get(VERSION_KEY.format(quote=quote)) is not None
+    except Exception:
+        return False
 
 
 def stale_symbols(entry: dict, *, now: float | None = None) -> frozenset[str]:

@@ -110,7 +110,8 @@ class Upstream:
             self.breaker.record_success()
             return body
         assert failure is not None
-        self.breaker.record_failure()
+        if failure.reason != "http_4xx":  # a 4xx is our request's fault, not a sign the provider is down
+            self.breaker.record_failure()
         raise UpstreamError(self.provider, failure.reason, failure.detail)
 
     def _attempt(self, path: str, params: dict | None, endpoint: str) -> Any:

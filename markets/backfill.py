@@ -1,0 +1,119 @@
+"""Candle history from the providers: Coinbase candles (real OHLCV) where the product exists, else
+CoinGecko market_chart (OHLC bucketed from sampled prices, volume null). Bounded per run."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from markets.models import INTERVAL_SECONDS, Asset, Candle
+from markets.providers.coinbase import Coinbase
+from markets.providers.coingecko import CoinGecko
+from markets.providers.http import UpstreamError
+from markets.services import candles_upsert
+
+logger = logging.getLogger("markets.backfill")
+
+# How far back each interval is kept and fetched (the longest period the history endpoint allows).
+WINDOW_DAYS = {"5m": 7, "1h": 90, "1d": 365}
+SERIES_PER_RUN = 60
+COVERAGE = 0.9
+
+
+@dataclass
+class Series:
+    asset: Asset
+    quote: str
+    interval: str
+
+
+def series_needs_backfill(*, series: Series, days: int, now: datetime) -> bool:
+    """True when fewer than 90% of the expected candles of the window are stored."""
+    start = now - timedelta(days=days)
+    stored = Candle.objects.filter(
+        asset=series.asset, quote=series.quote, interval=series.interval, open_time__gte=start
+    ).count()
+    return stored < COVERAGE * days * 86400 / INTERVAL_SECONDS[series.interval]
+
+
+def series_fetch(*, series: Series, days: int, deadline: float, providers: dict | None = None) -> int:
+    """Fetch and store one series; Coinbase first where it lists the product, CoinGecko otherwise or on failure."""
+    providers = providers or {"coinbase": Coinbase(threads=1), "coingecko": CoinGecko()}
+    now = timezone.now()
+    product = series.asset.coinbase_product_for(series.quote)
+    attempts = []
+    if product:
+        attempts.append(("coinbase", product))
+    if series.asset.coingecko_id:
+        attempts.append(("coingecko", series.asset.coingecko_id))
+    for name, upstream_id in attempts:
+        try:
+            if name == "coinbase":
+                rows = providers[name].fetch_candles(
+                    product=upstream_id,
+                    interval=series.interval,
+                    start=now - timedelta(days=days),
+                    end=now,
+                    deadline=deadline,
+                )
+            else:
+                rows = providers[name].fetch_candles(
+                    coingecko_id=upstream_id,
+                    quote=series.quote,
+                    interval=series.interval,
+                    days=coingecko_days(interval=series.interval, days=days),
+                    deadline=deadline,
+                )
+        except UpstreamError as exc:
+            logger.warning("backfill %s/%s %s from %s failed: %s", *_label(series), name, exc)
+            continue
+        if rows:
+            return candles_upsert(
+                asset=series.asset, quote=series.quote, interval=series.interval, rows=rows, source=name
+            )
+    return 0
+
+
+def coingecko_days(*, interval: str, days: int) -> int:
+    """market_chart gives ~5-minute points for days=1, hourly up to 90 days, daily beyond."""
+    if interval == "5m":
+        return 1
+    return min(days, 90) if interval == "1h" else days
+
+
+def series_window_days(*, series: Series) -> int:
+    """Days of history kept for a series; CoinGecko only has 5-minute points for the last day."""
+    if series.interval == "5m" and not series.asset.coinbase_product_for(series.quote):
+        return 1
+    return WINDOW_DAYS[series.interval]
+
+
+def _label(series: Series) -> tuple[str, str, str]:
+    return series.asset.symbol, series.quote, series.interval
+
+
+def candles_backfill(*, max_series: int = SERIES_PER_RUN, budget_seconds: float = 600.0) -> dict[str, int]:
+    """Fill the least-covered series, highest rank and USD first, within a per-run budget."""
+    deadline = time.monotonic() + budget_seconds
+    now = datetime.now(tz=UTC)
+    providers = {"coinbase": Coinbase(threads=1), "coingecko": CoinGecko()}
+    done = {"checked": 0, "fetched": 0, "candles": 0}
+    quotes = sorted(settings.MARKET_QUOTES, key=lambda q: q != "usd")
+    for quote in quotes:
+        for asset in Asset.objects.filter(is_active=True).order_by("rank"):
+            for interval in WINDOW_DAYS:
+                if done["fetched"] >= max_series or time.monotonic() >= deadline:
+                    return done
+                series = Series(asset, quote, interval)
+                days = series_window_days(series=series)
+                done["checked"] += 1
+                if not series_needs_backfill(series=series, days=days, now=now):
+                    continue
+                done["fetched"] += 1
+                done["candles"] += series_fetch(series=series, days=days, deadline=deadline, providers=providers)
+    return done

@@ -1,0 +1,238 @@
+"""Market data writes: the ingest cycle, candle upserts and provider health."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from coinlink import metrics
+from markets import signals, snapshot
+from markets.models import INTERVAL_SECONDS, Asset, Candle, ProviderStatus, Ticker
+from markets.providers import provider_serves, providers_ordered
+from markets.providers.http import UpstreamError
+from markets.providers.validate import AMOUNT_MAX, CandleRow, TickerRow
+
+logger = logging.getLogger("markets.ingest")
+
+LOCK_KEY = "markets:ingest:lock"
+TICK_INTERVALS = ("5m", "1h", "1d")
+TICKER_UPDATE_FIELDS = [
+    *("price", "change_24h", "change_percent_24h", "volume_24h", "market_cap"),
+    *("bid", "ask", "source", "last_updated", "fetched_at"),
+]
+
+
+@dataclass
+class ProviderOutcome:
+    successes: int = 0
+    error: str = ""
+
+
+@dataclass
+class IngestResult:
+    skipped: bool = False
+    stored: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, ProviderOutcome] = field(default_factory=dict)
+
+
+def ingest_lock_acquire(*, ttl: int) -> str | None:
+    token = uuid.uuid4().hex
+    return token if cache.add(LOCK_KEY, token, timeout=ttl) else None
+
+
+def ingest_lock_release(*, token: str) -> None:
+    if cache.get(LOCK_KEY) == token:
+        cache.delete(LOCK_KEY)
+
+
+def market_ingest(*, providers: list | None = None) -> IngestResult:
+    """One ingest cycle for every configured quote; runs never overlap (a cache lock)."""
+    poll = settings.MARKET_POLL_SECONDS
+    token = ingest_lock_acquire(ttl=poll + 60)
+    if token is None:
+        metrics.INGEST_RUNS.labels(outcome="skipped").inc()
+        logger.info("ingest skipped: another run holds the lock")
+        return IngestResult(skipped=True)
+    try:
+        deadline = time.monotonic() + poll * 0.8
+        return _ingest(providers if providers is not None else providers_ordered(), deadline=deadline)
+    finally:
+        ingest_lock_release(token=token)
+
+
+def _ingest(providers: list, *, deadline: float) -> IngestResult:
+    result = IngestResult(outcomes={p.name: ProviderOutcome() for p in providers})
+    assets = list(Asset.objects.filter(is_active=True))
+    for quote in settings.MARKET_QUOTES:
+        rows, observed_at = _fetch_quote(providers, assets, quote, deadline, result.outcomes)
+        if rows:
+            changed = tickers_store(quote=quote, rows=rows, observed_at=observed_at)
+            result.stored[quote], result.changed[quote] = len(rows), changed
+    provider_status_record(outcomes=result.outcomes)
+    outcome = "ok" if all(result.stored.get(q) for q in settings.MARKET_QUOTES) else "partial"
+    metrics.INGEST_RUNS.labels(outcome="failed" if not result.stored else outcome).inc()
+    return result
+
+
+def _fetch_quote(providers, assets, quote, deadline, outcomes) -> tuple[dict[str, TickerRow], float]:
+    """Primary first; each later provider only for the assets still missing that it serves."""
+    rows: dict[str, TickerRow] = {}
+    observed_at = time.time()
+    for provider in providers:
+        wanted = [a for a in assets if a.symbol not in rows and provider_serves(provider, a, quote)]
+        if not wanted:
+            continue
+        try:
+            fetched = provider.fetch_tickers(assets=wanted, quote=quote, deadline=deadline)
+        except UpstreamError as exc:
+            outcomes[provider.name].error = str(exc)[:500]
+            logger.warning("ingest %s from %s failed: %s", quote, provider.name, exc)
+            continue
+        observed_at = time.time()
+        outcomes[provider.name].successes += 1
+        for row in fetched:
+            rows.setdefault(row.symbol, row)
+    return rows, observed_at
+
+
+def tickers_store(*, quote: str, rows: dict[str, TickerRow], observed_at: float) -> int:
+    """Upsert the latest tickers and their tick candles; after commit refresh the snapshot and announce changes."""
+    fetched_at = datetime.fromtimestamp(observed_at, tz=UTC)
+    assets = {a.symbol: a for a in Asset.objects.filter(symbol__in=rows)}
+    with transaction.atomic():
+        previous = {
+            t.asset_id: t.price
+            for t in Ticker.objects.select_for_update().filter(quote=quote, asset__in=assets.values()).only("price")
+        }
+        Ticker.objects.bulk_create(
+            [_ticker(assets[s], quote, row, fetched_at) for s, row in rows.items() if s in assets],
+            update_conflicts=True,
+            unique_fields=["asset", "quote"],
+            update_fields=TICKER_UPDATE_FIELDS,
+        )
+        prices = {assets[s]: r.price for s, r in rows.items() if s in assets}
+        candles_record_ticks(quote=quote, prices=prices, at=fetched_at)
+        changed = {s: previous.get(a.id) for s, a in assets.items() if previous.get(a.id) != rows[s].price}
+        transaction.on_commit(lambda: _after_commit(quote, changed, observed_at))
+    return len(changed)
+
+
+def _ticker(asset: Asset, quote: str, row: TickerRow, fetched_at: datetime) -> Ticker:
+    volume = row.volume_24h if row.volume_24h is None or row.volume_24h < AMOUNT_MAX else None
+    return Ticker(
+        asset=asset,
+        quote=quote,
+        price=row.price,
+        change_24h=row.change_24h,
+        change_percent_24h=row.change_percent_24h,
+        volume_24h=volume,
+        market_cap=row.market_cap,
+        bid=row.bid,
+        ask=row.ask,
+        source=row.source,
+        last_updated=row.last_updated,
+        fetched_at=fetched_at,
+    )
+
+
+def _after_commit(quote: str, changed: dict[str, Decimal | None], observed_at: float) -> None:
+    snapshot.last_success_mark(at=observed_at)
+    metrics.MARKET_DATA_AGE.set(max(0.0, time.time() - observed_at))
+    entry = snapshot.snapshot_build(quote=quote)
+    tickers = [entry["tickers"][s] for s in entry["order"] if s in changed]
+    if not tickers:
+        return
+    previous = {s: None if p is None else str(p) for s, p in changed.items()}
+    for receiver, response in signals.tickers_changed.send_robust(
+        sender=Ticker, quote=quote, tickers=tickers, previous_prices=previous, observed_at=observed_at
+    ):
+        if isinstance(response, Exception):
+            logger.error("tickers_changed receiver %r failed: %r", receiver, response, exc_info=response)
+
+
+def candles_record_ticks(*, quote: str, prices: dict[Asset, Decimal], at: datetime) -> None:
+    """Fold one observed price per asset into the current 5m, 1h and 1d candles (open kept, high/low widened)."""
+    epoch = int(at.timestamp())
+    buckets = {i: datetime.fromtimestamp(epoch - epoch % INTERVAL_SECONDS[i], tz=UTC) for i in TICK_INTERVALS}
+    existing = {
+        (c.asset_id, c.interval): c
+        for c in Candle.objects.filter(quote=quote, asset__in=list(prices), open_time__in=list(buckets.values()))
+        if buckets[c.interval] == c.open_time
+    }
+    candles = []
+    for asset, price in prices.items():
+        for interval, start in buckets.items():
+            old = existing.get((asset.id, interval))
+            candles.append(
+                Candle(
+                    asset=asset,
+                    quote=quote,
+                    interval=interval,
+                    open_time=start,
+                    open=old.open if old else price,
+                    high=max(old.high, price) if old else price,
+                    low=min(old.low, price) if old else price,
+                    close=price,
+                    volume=old.volume if old else None,
+                    source=old.source if old else "ticks",
+                )
+            )
+    _candles_upsert(candles)
+
+
+def candles_upsert(*, asset: Asset, quote: str, interval: str, rows: list[CandleRow], source: str) -> int:
+    """Insert or overwrite candles from a provider's history; the unique constraint makes it idempotent."""
+    candles = [
+        Candle(
+            asset=asset,
+            quote=quote,
+            interval=interval,
+            open_time=r.open_time,
+            open=r.open,
+            high=r.high,
+            low=r.low,
+            close=r.close,
+            volume=r.volume,
+            source=source,
+        )
+        for r in rows
+    ]
+    _candles_upsert(candles)
+    return len(candles)
+
+
+def _candles_upsert(candles: list[Candle]) -> None:
+    Candle.objects.bulk_create(
+        candles,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["asset", "quote", "interval", "open_time"],
+        update_fields=["open", "high", "low", "close", "volume", "source"],
+    )
+
+
+def provider_status_record(*, outcomes: dict[str, ProviderOutcome]) -> None:
+    """Mirror this run's outcome and the shared breaker into ProviderStatus (for the admin)."""
+    from markets.providers.breaker import CircuitBreaker
+
+    now = timezone.now()
+    for name, outcome in outcomes.items():
+        breaker = CircuitBreaker(name)
+        status, _ = ProviderStatus.objects.get_or_create(provider=name)
+        if outcome.successes:
+            status.last_success = now
+        if outcome.error:
+            status.last_error, status.last_error_at = outcome.error, now
+        status.consecutive_failures = breaker.failures()
+        status.breaker_state = breaker.state()
+        status.save()
