@@ -1,0 +1,334 @@
+"""Bring up CoinLink's production topology on this machine, on loopback, for load tests.
+
+    .venv/bin/python bench/stack.py up   --run-dir bench/runs/x [--fresh] [--poll-seconds 5]
+    .venv/bin/python bench/stack.py down --run-dir bench/runs/x
+
+`up` starts, each in its own process group, with the same commands as deploy/docker-entrypoint.sh:
+  - the fake upstream (bench/fake_upstream.py)   CoinGecko/Coinbase over HTTP, prices moving
+  - web:    gunicorn coinlink.wsgi, sync workers (deploy/gunicorn.conf.py)   HTTP API
+  - ws:     uvicorn coinlink.asgi --ws websockets                             /ws only
+  - worker: celery -A coinlink worker --concurrency 2
+  - beat:   celery -A coinlink beat (exactly one)
+against the local PostgreSQL (database `coinlink_load`) and Redis (DB 7), COINLINK_ENV=production.
+There is no nginx here: the load tool talks to gunicorn and uvicorn directly and sends the headers
+the proxy would add (X-Forwarded-Proto: https). It writes <run dir>/stack.json (pids, ports, the
+settings used) and waits until /health answers and the first ingest is in. `down` ends exactly
+those process groups (TERM, then KILL after 15 s).
+
+Load-test settings that differ from production, on purpose (docs/performance.md says so too):
+  RATELIMIT_ENABLED=false   every simulated user comes from loopback; per-IP limits would trip
+  BCRYPT_ROUNDS=4           sign-ups and sign-ins of thousands of load users; production uses 12+
+  MARKET_POLL_SECONDS=5     so the feed moves often (production: 30)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+ORIGIN = "https://coinlink.bench"
+
+
+def _env(args, run_dir: Path) -> dict[str, str]:
+    up = f"http://127.0.0.1:{args.upstream_port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COINLINK_", "DJANGO_", "DATABASE_", "REDIS_"))}
+    env.update(
+        COINLINK_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        JWT_SIGNING_KEY=secrets.token_urlsafe(48),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
+        REDIS_URL=args.redis_url,
+        PUBLIC_ORIGINS=ORIGIN,
+        CORS_ALLOWED_ORIGINS=ORIGIN,
+        SECURE_PROXY_SSL_HEADER="true",
+        TRUSTED_PROXIES="127.0.0.1/32",
+        RATELIMIT_ENABLED="false",
+        BCRYPT_ROUNDS="4",
+        MARKET_POLL_SECONDS=str(args.poll_seconds),
+        COINGECKO_BASE_URL=f"{up}/api/v3",
+        COINBASE_EXCHANGE_BASE_URL=f"{up}/exchange",
+        COINBASE_BASE_URL=f"{up}/coinbase",
+        LOG_LEVEL=args.log_level,
+        LOG_FORMAT="json",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+        HOST="127.0.0.1",
+    )
+    if args.web_workers:
+        env["WEB_CONCURRENCY"] = str(args.web_workers)
+    return env
+
+
+def _start(name: str, cmd: list[str], env: dict, run_dir: Path, extra_env: dict | None = None) -> dict:
+    role_env = dict(env)
+    prom = run_dir / f"prom-{name}"
+    prom.mkdir(exist_ok=True)
+    role_env["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
+    role_env.update(extra_env or {})
+    log = (run_dir / f"{name}.log").open("ab")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=role_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return {"name": name, "pid": proc.pid, "cmd": cmd}
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # loopback only
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def _wait(what: str, check, seconds: float) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"stack: {what} not ready after {seconds:.0f}s (see the logs in the run dir)")
+
+
+def _psql(sql: str, db: str = "postgres") -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qAt", "-c", sql], check=True)
+
+
+def up(args) -> None:
+    run_dir = Path(args.run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / "stack.json").exists():
+        raise SystemExit(f"stack: {run_dir}/stack.json exists; run `down` first")
+    env = _env(args, run_dir)
+    if args.fresh:
+        _psql(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        subprocess.run(["redis-cli", "-u", args.redis_url, "FLUSHDB"], check=True, capture_output=True)
+    exists = subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-qAt",
+            "-c",
+            f"select 1 from pg_database where datname = '{args.database}'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not exists:
+        _psql(f'CREATE DATABASE "{args.database}"')
+    subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=(run_dir / "migrate.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    py = str(VENV_BIN / "python")
+    procs = [
+        _start("upstream", [py, "bench/fake_upstream.py", "--port", str(args.upstream_port)], env, run_dir),
+        _start(
+            "web",
+            [
+                str(VENV_BIN / "gunicorn"),
+                "coinlink.wsgi:application",
+                "--config",
+                "deploy/gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{args.http_port}",
+                "--control-socket",
+                str(run_dir / "gunicorn.ctl"),
+                "--backlog",
+                "4096",
+            ],
+            env,
+            run_dir,
+        ),
+        _start(
+            "ws",
+            [
+                str(VENV_BIN / "uvicorn"),
+                "coinlink.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(args.ws_port),
+                "--ws",
+                "websockets",
+                "--proxy-headers",
+                "--forwarded-allow-ips",
+                "127.0.0.1",
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "20",
+                "--backlog",
+                "8192",
+            ],
+            env,
+            run_dir,
+        ),
+        _start(
+            "worker",
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "coinlink",
+                "worker",
+                "--loglevel",
+                args.log_level,
+                "--concurrency",
+                str(args.celery_concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"bench@{os.uname().nodename}",
+            ],
+            env,
+            run_dir,
+        ),
+        _start(
+            "beat",
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "coinlink",
+                "beat",
+                "--loglevel",
+                args.log_level,
+                "--schedule",
+                str(run_dir / "celerybeat-schedule"),
+            ],
+            env,
+            run_dir,
+        ),
+    ]
+    public_env = {
+        k: env[k]
+        for k in (
+            "COINLINK_ENV",
+            "ALLOWED_HOSTS",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "PUBLIC_ORIGINS",
+            "RATELIMIT_ENABLED",
+            "BCRYPT_ROUNDS",
+            "MARKET_POLL_SECONDS",
+            "COINGECKO_BASE_URL",
+            "COINBASE_EXCHANGE_BASE_URL",
+            "COINBASE_BASE_URL",
+            "LOG_LEVEL",
+            "LOG_FORMAT",
+            "SECURE_PROXY_SSL_HEADER",
+        )
+    }
+    public_env["WEB_CONCURRENCY"] = env.get("WEB_CONCURRENCY", f"{os.cpu_count() * 2 + 1} (gunicorn.conf default)")
+    public_env["CELERY_CONCURRENCY"] = str(args.celery_concurrency)
+    state = {
+        "run_dir": str(run_dir),
+        "started_at": time.time(),
+        "http": f"http://127.0.0.1:{args.http_port}",
+        "ws": f"ws://127.0.0.1:{args.ws_port}/ws",
+        "origin": ORIGIN,
+        "upstream": f"http://127.0.0.1:{args.upstream_port}",
+        "database": args.database,
+        "redis_url": args.redis_url,
+        "procs": procs,
+        "settings": public_env,
+    }
+    (run_dir / "stack.json").write_text(json.dumps(state, indent=2))
+    try:
+        _wait("fake upstream", lambda: _get(f"{state['upstream']}/api/v3/ping")[0] == 200, 30)
+        _wait("web /health", lambda: _get(f"{state['http']}/health")[0] == 200, 60)
+        _wait("ws /health", lambda: _get(f"http://127.0.0.1:{args.ws_port}/health")[0] == 200, 60)
+        _wait("first market ingest", lambda: _ticker_ready(state["http"]), args.ingest_wait)
+    except SystemExit:
+        down_dir(run_dir)
+        raise
+    print(json.dumps({k: state[k] for k in ("http", "ws", "upstream", "run_dir")}))
+
+
+def _ticker_ready(base: str) -> bool:
+    status, body = _get(f"{base}/api/v2/market/ticker?limit=1")
+    if status != 200:
+        return False
+    try:
+        return bool(json.loads(body).get("data"))
+    except ValueError:
+        return False
+
+
+def down_dir(run_dir: Path) -> None:
+    path = run_dir / "stack.json"
+    if not path.exists():
+        print(f"stack: nothing recorded in {run_dir}")
+        return
+    state = json.loads(path.read_text())
+    alive = []
+    for proc in reversed(state["procs"]):
+        try:
+            os.killpg(proc["pid"], signal.SIGTERM)  # the group we created with start_new_session
+            alive.append(proc)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 15
+    while alive and time.time() < deadline:
+        alive = [p for p in alive if _group_alive(p["pid"])]
+        time.sleep(0.3)
+    for proc in alive:
+        try:
+            os.killpg(proc["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    path.rename(run_dir / "stack.stopped.json")
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up")
+    p_up.add_argument("--run-dir", required=True)
+    p_up.add_argument("--fresh", action="store_true", help="drop the load database and flush the Redis DB first")
+    p_up.add_argument("--database", default="coinlink_load")
+    p_up.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
+    p_up.add_argument("--http-port", type=int, default=18000)
+    p_up.add_argument("--ws-port", type=int, default=18001)
+    p_up.add_argument("--upstream-port", type=int, default=18099)
+    p_up.add_argument("--poll-seconds", type=int, default=5)
+    p_up.add_argument("--web-workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's)")
+    p_up.add_argument("--celery-concurrency", type=int, default=2)
+    p_up.add_argument("--log-level", default="info")
+    p_up.add_argument("--ingest-wait", type=float, default=90)
+    p_down = sub.add_parser("down")
+    p_down.add_argument("--run-dir", required=True)
+    args = parser.parse_args()
+    if args.command == "up":
+        up(args)
+    else:
+        down_dir(Path(args.run_dir).resolve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
