@@ -7,6 +7,7 @@ Services raise `DomainError` subclasses; nothing else builds error bodies by han
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -188,4 +189,11 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
+    """handler500, which Django calls inside its `except` block, for views and middleware alike: an outage
+    of the database or Redis is a 503 the client may retry, not a 500."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError or _is_redis_down(exc):
+        response = response_for_exception(exc)
+        if response is not None:
+            return response
     return json_error(500, "Internal server error. It has been logged; quote the trace_id.", "server_error")
