@@ -1,0 +1,261 @@
+"""The per-process fan-out hub: one pub/sub subscription in, every local socket out.
+
+One hub per event loop (one per server process in production). It holds the connected consumers
+indexed by the symbols they follow, by user and by session. An update cycle costs one message per
+process, one JSON encoding per distinct set of changed symbols, and one string concatenation plus
+one non-blocking hand-off per socket -- no Redis work per socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from realtime import data, events
+from realtime.outbox import TickerBatch
+
+if TYPE_CHECKING:
+    from realtime.consumers import FeedConsumer
+
+logger = logging.getLogger("realtime.hub")
+
+TOP_LIMIT = 20
+READY_TIMEOUT_SECONDS = 3.0
+SNAPSHOT_TTL_SECONDS = 2.0
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def hub_current() -> Hub:
+    """The hub of the running event loop, created on first use."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = Hub(loop)
+    return hub
+
+
+def deliver_local(payload: str) -> None:
+    """Embedded mode: hand a published message to every hub in this process, from any thread."""
+    for loop, hub in list(_hubs.items()):
+        if loop.is_closed():
+            continue
+        try:
+            loop.call_soon_threadsafe(hub.dispatch, payload)
+        except RuntimeError:  # the loop closed between the check and the call
+            pass
+
+
+# Group key: (quote, symbols) where symbols None means "the top 20 by rank".
+GroupKey = tuple[str, frozenset[str] | None]
+
+
+class Hub:
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.groups: dict[GroupKey, set[FeedConsumer]] = defaultdict(set)
+        self.by_user: dict[str, set[FeedConsumer]] = defaultdict(set)
+        self.by_session: dict[str, set[FeedConsumer]] = defaultdict(set)
+        self.consumers: set[FeedConsumer] = set()
+        self.top: dict[str, list[str]] = {}
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._snapshots: dict[tuple, tuple[int, float, asyncio.Future]] = {}
+        self._generation: dict[str, int] = defaultdict(int)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the subscription and the periodic jobs once; wait (bounded) until subscribed."""
+        if not self._tasks:
+            if settings.CONFIG.redis_url:
+                self._tasks.append(self.loop.create_task(self._subscribe_forever(), name="realtime-subscribe"))
+            else:
+                self._ready.set()
+            self._tasks.append(self.loop.create_task(self._ping_forever(), name="realtime-ping"))
+            self._tasks.append(self.loop.create_task(self._recheck_forever(), name="realtime-recheck"))
+        if not self._ready.is_set():
+            try:
+                await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT_SECONDS)
+            except TimeoutError:
+                logger.warning("realtime subscription not ready; serving snapshots until Redis answers")
+
+    # -- membership -----------------------------------------------------------------------------
+    def add(self, consumer: FeedConsumer) -> None:
+        self.consumers.add(consumer)
+        self.groups[consumer.group_key].add(consumer)
+
+    def remove(self, consumer: FeedConsumer) -> None:
+        self.consumers.discard(consumer)
+        self._discard(self.groups, consumer.group_key, consumer)
+        if consumer.user_id:
+            self._discard(self.by_user, consumer.user_id, consumer)
+            self._discard(self.by_session, consumer.session_id, consumer)
+
+    def regroup(self, consumer: FeedConsumer, old_key: GroupKey) -> None:
+        self._discard(self.groups, old_key, consumer)
+        self.groups[consumer.group_key].add(consumer)
+
+    def identify(self, consumer: FeedConsumer, *, user_id: str, session_id: str) -> None:
+        if consumer.user_id:
+            self._discard(self.by_user, consumer.user_id, consumer)
+            self._discard(self.by_session, consumer.session_id, consumer)
+        consumer.user_id, consumer.session_id = user_id, session_id
+        self.by_user[user_id].add(consumer)
+        self.by_session[session_id].add(consumer)
+
+    @staticmethod
+    def _discard(index: dict, key, consumer) -> None:
+        members = index.get(key)
+        if members is not None:
+            members.discard(consumer)
+            if not members:
+                del index[key]
+
+    # -- inbound messages -----------------------------------------------------------------------
+    def dispatch(self, payload: str | bytes) -> None:
+        """One published message (see realtime.events); runs on the hub's loop, never blocks."""
+        try:
+            message = json.loads(payload)
+            kind = message["kind"]
+            if kind == "tickers":
+                self._on_tickers(message)
+            elif kind == "notification":
+                self._on_notification(message)
+            elif kind == "sessions_revoked":
+                self._on_sessions_revoked(message)
+        except Exception:
+            logger.exception("realtime message could not be dispatched")
+
+    def _on_tickers(self, message: dict) -> None:
+        quote = message["quote"]
+        if message.get("top"):
+            self.top[quote] = message["top"]
+        self._generation[quote] += 1
+        by_symbol: dict[str, events.Ticker] = {t["symbol"]: t for t in message["tickers"]}
+        timestamp = events.iso(message["observed_at"])
+        top = set(self.top.get(quote, ()))
+        batches: dict[tuple[str, ...], TickerBatch] = {}
+        for (group_quote, symbols), consumers in self.groups.items():
+            if group_quote != quote or not consumers:
+                continue
+            follow = top if symbols is None else symbols
+            changed = tuple(s for s in by_symbol if s in follow)
+            if not changed:
+                continue
+            batch = batches.get(changed)
+            if batch is None:
+                tickers = {s: by_symbol[s] for s in changed}
+                stale = any(t.get("stale") for t in tickers.values())
+                batch = batches[changed] = TickerBatch(tickers, timestamp, stale, message["observed_at"])
+                batch.text(0)  # encode once, before the per-socket loop
+            for consumer in consumers:
+                consumer.outbox.offer_ticker(batch)
+
+    def _on_notification(self, message: dict) -> None:
+        consumers = self.by_user.get(message["user_id"])
+        if not consumers:
+            return
+        text = events.frame_encode(events.notification_frame(notification=message["notification"]))
+        for consumer in consumers:
+            consumer.outbox.push("notification", text)
+
+    def _on_sessions_revoked(self, message: dict) -> None:
+        for session_id in message["session_ids"]:
+            for consumer in list(self.by_session.get(session_id, ())):
+                consumer.outbox.close(4001, reason="session_revoked")
+
+    # -- snapshots ------------------------------------------------------------------------------
+    async def snapshot(self, *, quote: str, symbols: frozenset[str] | None) -> TickerBatch:
+        """The current tickers of a symbol set, shared by the sockets connecting at the same moment.
+
+        A read is reused only while no update cycle of that quote has arrived since it started, so a
+        socket that registered after a cycle never receives a snapshot older than that cycle.
+        """
+        key = (quote, symbols)
+        generation = self._generation[quote]
+        cached = self._snapshots.get(key)
+        now = self.loop.time()
+        if cached is None or cached[0] != generation or now - cached[1] > SNAPSHOT_TTL_SECONDS:
+            cached = (generation, now, self.loop.create_future())
+            self._snapshots[key] = cached
+            self.loop.create_task(self._snapshot_fill(key, cached[2]))
+        result = await asyncio.shield(cached[2])
+        if symbols is None and result["data"] and quote not in self.top:
+            self.top[quote] = [t["symbol"] for t in result["data"]]
+        return TickerBatch({t["symbol"]: t for t in result["data"]}, result["timestamp"], result["stale"])
+
+    async def _snapshot_fill(self, key: tuple, future: asyncio.Future) -> None:
+        quote, symbols = key
+        try:
+            result = await data.ticker_snapshot(quote=quote, symbols=symbols, limit=TOP_LIMIT)
+        except Exception as exc:
+            if self._snapshots.get(key, (0, 0, None))[2] is future:
+                del self._snapshots[key]  # a failure is not worth remembering
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: each waiter gets its own copy through the shield
+            return
+        future.set_result(result)
+
+    # -- periodic jobs --------------------------------------------------------------------------
+    async def _subscribe_forever(self) -> None:
+        import redis.asyncio as aioredis
+
+        backoff = 0.5
+        while True:
+            client = aioredis.Redis.from_url(
+                settings.CONFIG.redis_url, socket_connect_timeout=2, socket_keepalive=True, health_check_interval=15
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(events.channel_name())
+                self._ready.set()
+                backoff = 0.5
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self.dispatch(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("realtime subscription lost (%s); retrying in %.1fs", exc.__class__.__name__, backoff)
+            finally:
+                await _quietly(pubsub.aclose())
+                await _quietly(client.aclose())
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    async def _ping_forever(self) -> None:
+        while True:
+            await asyncio.sleep(settings.WS_PING_SECONDS)
+            text = events.frame_encode(events.ping_frame())
+            for consumer in list(self.consumers):
+                if not consumer.outbox.has_queued("ping"):
+                    consumer.outbox.push("ping", text)
+
+    async def _recheck_forever(self) -> None:
+        """Safety net behind the revocation broadcast: ask the (cache-backed) session state now and then."""
+        while True:
+            await asyncio.sleep(settings.WS_SESSION_RECHECK_SECONDS)
+            session_ids = list(self.by_session)
+            if not session_ids:
+                continue
+            try:
+                ended = await data.sessions_ended(session_ids=session_ids)
+            except Exception:
+                logger.warning("session re-check failed", exc_info=True)
+                continue
+            for session_id in ended:
+                for consumer in list(self.by_session.get(session_id, ())):
+                    consumer.outbox.close(4001, reason="session_revoked")
+
+
+async def _quietly(awaitable) -> None:
+    try:
+        await awaitable
+    except Exception as exc:
+        logger.debug("ignored while closing the subscription: %r", exc)
