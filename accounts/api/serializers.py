@@ -225,7 +225,7 @@ class PreferencesSerializer(NoUnknownFieldsMixin, serializers.ModelSerializer):
         return symbols
 
 
-class StatsSerializer(serializers.Serializer):
+class UserStatsSerializer(serializers.Serializer):
     total_logins = serializers.IntegerField(help_text="Sign-ins (sign-up and logins) on record.")
     last_login = serializers.DateTimeField(allow_null=True)
     account_age_days = serializers.IntegerField()

@@ -1,0 +1,103 @@
+"""The staff admin: users (search, filters, preferences inline), sessions and their revocation."""
+
+import pytest
+
+from accounts.models import Session, User
+from tests.factories import UserFactory, tokens_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    admin = User.objects.create_superuser(email="admin@example.com", password="admin passphrase 99")
+    client.force_login(admin)
+    return client
+
+
+def test_the_user_list_searches_by_email(staff_client, owner, other_user):
+    response = staff_client.get("/admin/accounts/user/", {"q": "owner@"})
+
+    assert response.status_code == 200
+    assert b"owner@example.com" in response.content
+    assert b"other@example.com" not in response.content
+
+
+@pytest.mark.parametrize(("query", "shown", "hidden"), [({"is_active__exact": "0"}, b"gone@", b"owner@")])
+def test_the_user_list_filters_by_status(staff_client, owner, query, shown, hidden):
+    UserFactory(email="gone@example.com", is_active=False)
+
+    content = staff_client.get("/admin/accounts/user/", query).content
+
+    assert shown in content and hidden not in content
+
+
+def test_filters_for_staff_and_verified_exist(staff_client, owner):
+    for query in ({"is_staff__exact": "1"}, {"is_verified__exact": "1"}):
+        assert staff_client.get("/admin/accounts/user/", query).status_code == 200
+
+
+def test_the_user_page_shows_preferences_and_live_sessions(staff_client, owner):
+    tokens_for(owner, user_agent="Firefox/140")
+
+    response = staff_client.get(f"/admin/accounts/user/{owner.pk}/change/")
+
+    assert response.status_code == 200
+    assert b"Firefox/140" in response.content
+    assert b"preferences" in response.content.lower()
+
+
+def test_staff_can_add_a_user(staff_client):
+    response = staff_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "added@example.com",
+            "usable_password": "true",
+            "password1": "plum orchard velvet 42",
+            "password2": "plum orchard velvet 42",
+        },
+    )
+
+    assert response.status_code == 302, response.content[:2000]
+    assert User.objects.get(email="added@example.com").check_password("plum orchard velvet 42")
+
+
+def test_revoking_sessions_in_the_admin_goes_through_the_service(staff_client, owner, committed, revoked_events):
+    phone, laptop = tokens_for(owner), tokens_for(owner)
+
+    with committed():
+        response = staff_client.post(
+            "/admin/accounts/session/", {"action": "revoke", "_selected_action": [phone["session_id"]]}
+        )
+
+    assert response.status_code == 302
+    assert Session.objects.get(pk=phone["session_id"]).revoke_reason == "admin"
+    assert Session.objects.get(pk=laptop["session_id"]).revoked_at is None
+    assert revoked_events[0]["session_ids"] == [phone["session_id"]]
+    from tests.accounts.test_sessions import works
+
+    assert not works(phone) and works(laptop)
+
+
+def test_signing_a_user_out_everywhere_from_the_user_list(staff_client, owner, other_user, committed, revoked_events):
+    mine, theirs = tokens_for(owner), tokens_for(other_user)
+
+    with committed():
+        staff_client.post("/admin/accounts/user/", {"action": "revoke_all_sessions", "_selected_action": [owner.pk]})
+
+    from tests.accounts.test_sessions import works
+
+    assert not works(mine) and works(theirs)
+    assert [e["reason"] for e in revoked_events] == ["admin"]
+
+
+def test_sessions_cannot_be_deleted_only_revoked(staff_client, owner):
+    tokens = tokens_for(owner)
+
+    assert staff_client.get(f"/admin/accounts/session/{tokens['session_id']}/delete/").status_code == 403
+
+
+def test_the_admin_is_for_staff_only(client, owner, password):
+    client.force_login(owner)
+
+    assert client.get("/admin/accounts/user/").status_code == 302

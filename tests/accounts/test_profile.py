@@ -1,0 +1,247 @@
+"""Profile, preferences and stats under /api/v2/user/."""
+
+import pytest
+
+from accounts.models import Preferences
+from tests.factories import tokens_for
+
+pytestmark = pytest.mark.django_db
+
+PROFILE = "/api/v2/user/profile"
+PREFERENCES = "/api/v2/user/preferences"
+STATS = "/api/v2/user/stats"
+
+FULL_PREFERENCES = {
+    "theme": "light",
+    "language": "de",
+    "currency": "eur",
+    "timezone": "Europe/Berlin",
+    "watchlist": ["BTC", "ETH"],
+    "notifications_enabled": True,
+    "email_alerts": True,
+    "price_alerts": False,
+    "news_notifications": True,
+    "sound_enabled": False,
+}
+
+
+# --- profile -----------------------------------------------------------------------------------
+
+
+def test_it_shows_my_profile(owner_client, owner):
+    body = owner_client.get(PROFILE).json()
+
+    assert body == {
+        "id": str(owner.id),
+        "email": "owner@example.com",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "is_verified": False,
+        "created_at": body["created_at"],
+        "last_login_at": None,
+    }
+
+
+def test_last_login_at_follows_the_last_login(anon_client, owner_client, password):
+    anon_client.post("/api/v2/auth/login", {"email": "owner@example.com", "password": password}, format="json")
+
+    assert owner_client.get(PROFILE).json()["last_login_at"] is not None
+
+
+def test_it_changes_my_names(owner_client, owner):
+    response = owner_client.patch(PROFILE, {"first_name": "Grace"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["first_name"] == "Grace"
+    assert response.json()["last_name"] == "Lovelace"
+    owner.refresh_from_db()
+    assert owner.first_name == "Grace"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "evil@example.com"}, "email"),
+        ({"is_verified": True}, "is_verified"),
+        ({"is_staff": True}, "is_staff"),
+        ({"first_name": 7}, "first_name"),
+        ({"first_name": "x" * 151}, "first_name"),
+        ({"last_name": "line\nbreak"}, "last_name"),
+    ],
+)
+def test_only_names_are_writable(owner_client, owner, body, field):
+    response = owner_client.patch(PROFILE, body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    owner.refresh_from_db()
+    assert owner.email == "owner@example.com" and not owner.is_verified and not owner.is_staff
+
+
+def test_the_profile_needs_a_token(anon_client):
+    assert anon_client.get(PROFILE).status_code == 401
+
+
+# --- preferences -------------------------------------------------------------------------------
+
+
+def test_preferences_start_with_defaults(owner_client):
+    assert owner_client.get(PREFERENCES).json() == {
+        "theme": "dark",
+        "language": "en",
+        "currency": "usd",
+        "timezone": "UTC",
+        "watchlist": [],
+        "notifications_enabled": True,
+        "email_alerts": False,
+        "price_alerts": True,
+        "news_notifications": False,
+        "sound_enabled": True,
+    }
+
+
+def test_put_replaces_every_preference(owner_client, owner):
+    response = owner_client.put(PREFERENCES, FULL_PREFERENCES, format="json")
+
+    assert response.status_code == 200
+    assert response.json() == FULL_PREFERENCES
+    assert Preferences.objects.get(user=owner).timezone == "Europe/Berlin"
+
+
+def test_put_needs_every_field(owner_client):
+    response = owner_client.put(PREFERENCES, {"theme": "light"}, format="json")
+
+    assert response.status_code == 400
+    assert "currency" in response.json()["errors"]
+
+
+def test_patch_changes_only_what_it_sends(owner_client):
+    owner_client.put(PREFERENCES, FULL_PREFERENCES, format="json")
+
+    response = owner_client.patch(PREFERENCES, {"theme": "dark"}, format="json")
+
+    assert response.json() == {**FULL_PREFERENCES, "theme": "dark"}
+
+
+def test_the_watchlist_is_upper_cased_and_deduplicated(owner_client):
+    response = owner_client.patch(PREFERENCES, {"watchlist": ["btc", "ETH", "Btc"]}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["watchlist"] == ["BTC", "ETH"]
+
+
+def test_the_watchlist_accepts_only_active_catalogue_assets(owner_client):
+    from markets.models import Asset
+
+    Asset.objects.filter(symbol="DOGE").update(is_active=False)
+
+    for symbols in (["BTC", "NOTACOIN"], ["DOGE"]):
+        response = owner_client.patch(PREFERENCES, {"watchlist": symbols}, format="json")
+        assert response.status_code == 400, symbols
+        assert "watchlist" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"theme": "blue"}, "theme"),
+        ({"currency": "jpy"}, "currency"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"timezone": "../../etc/passwd"}, "timezone"),
+        ({"language": "klingon"}, "language"),
+        ({"watchlist": "BTC"}, "watchlist"),
+        ({"watchlist": ["BTC-USD"]}, "watchlist"),
+        ({"watchlist": [1]}, "watchlist"),
+        ({"watchlist": ["BTC"] * 101}, "watchlist"),
+        ({"sound_enabled": "yes"}, "sound_enabled"),
+        ({"sound_enabled": 1}, "sound_enabled"),
+        ({"email_alerts": None}, "email_alerts"),
+        ({"font_size": 12}, "font_size"),
+    ],
+)
+def test_bad_preferences_are_400_with_field_errors(owner_client, body, field):
+    response = owner_client.patch(PREFERENCES, body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("EN", "en"), ("pt-BR", "pt-br"), ("en-US", "en"), ("de_AT", "de")])
+def test_language_codes_are_normalized(owner_client, typed, stored):
+    assert owner_client.patch(PREFERENCES, {"language": typed}, format="json").json()["language"] == stored
+
+
+def test_preferences_are_my_own(owner_client, other_client):
+    owner_client.patch(PREFERENCES, {"theme": "light"}, format="json")
+
+    assert other_client.get(PREFERENCES).json()["theme"] == "dark"
+
+
+# --- stats -------------------------------------------------------------------------------------
+
+
+def test_stats_count_sign_ins_and_sessions(anon_client, owner, password, committed):
+    for _ in range(2):
+        anon_client.post("/api/v2/auth/login", {"email": "owner@example.com", "password": password}, format="json")
+    current = tokens_for(owner)
+    from accounts import services
+
+    ended = tokens_for(owner)
+    with committed():
+        services.sessions_revoke(user_id=owner.pk, session_ids=[ended["session_id"]], reason="test")
+    anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {current['access_token']}")
+
+    body = anon_client.get(STATS).json()
+
+    assert body["total_logins"] == 4  # two logins and two sessions started directly, all from one device
+    assert body["active_sessions"] == 3
+    assert body["total_sessions"] == 4
+    assert body["account_age_days"] == 0
+    assert body["last_login"] is not None
+
+
+def test_stats_need_a_token(anon_client):
+    assert anon_client.get(STATS).status_code == 401
+
+
+# --- password change ---------------------------------------------------------------------------
+
+
+def test_changing_the_password_ends_every_other_session(owner, owner_client, password, committed, revoked_events):
+    elsewhere = tokens_for(owner)
+
+    with committed():
+        response = owner_client.post(
+            "/api/v2/auth/password", {"old_password": password, "new_password": "a brand new passphrase"}, format="json"
+        )
+
+    assert response.status_code == 204
+    assert owner_client.get("/api/v2/auth/verify").status_code == 200
+    from tests.accounts.test_sessions import works
+
+    assert not works(elsewhere)
+    assert revoked_events[0]["reason"] == "password_changed"
+    owner.refresh_from_db()
+    assert owner.check_password("a brand new passphrase")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("wrong old password", "a brand new passphrase", "old_password"),
+        ("correct horse battery staple", "short", "new_password"),
+        ("correct horse battery staple", "correct horse battery staple", "new_password"),
+        ("correct horse battery staple", "n" * 300, "new_password"),
+    ],
+)
+def test_a_bad_password_change_is_a_400_and_changes_nothing(owner, owner_client, old, new, field):
+    response = owner_client.post("/api/v2/auth/password", {"old_password": old, "new_password": new}, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    owner.refresh_from_db()
+    assert owner.check_password("correct horse battery staple")
+
+
+def test_changing_the_password_needs_a_token(anon_client):
+    assert anon_client.post("/api/v2/auth/password", {}, format="json").status_code == 401
