@@ -239,7 +239,9 @@ class PreferencesView(APIView):
 
 
 class StatsView(APIView):
-    @extend_schema(tags=["user"], summary="Your account statistics", responses={200: s.UserStatsSerializer, **_errors(401)})
+    @extend_schema(
+        tags=["user"], summary="Your account statistics", responses={200: s.UserStatsSerializer, **_errors(401)}
+    )
     def get(self, request):
         return Response(s.UserStatsSerializer(selectors.user_stats(user=request.user)).data)
 

@@ -31,7 +31,7 @@ def signup(client, n: int, ip: str = "198.51.100.1"):
     )
 
 
-def login(client, email="owner@example.com", ip="198.51.100.1", password="wrong password here"):
+def login(client, email="owner@example.com", ip="198.51.100.1", password="wrong password here"):  # noqa: S107
     return client.post("/api/v2/auth/login", {"email": email, "password": password}, format="json", REMOTE_ADDR=ip)
 
 
