@@ -10,6 +10,8 @@ PRICE = {"max_digits": 24, "decimal_places": 12}
 # Market caps and volumes up to 1e15 in the quote currency, with cents.
 AMOUNT = {"max_digits": 22, "decimal_places": 2}
 PERCENT = {"max_digits": 14, "decimal_places": 4}
+# Candle volumes are in the base asset (Coinbase); fractional coins, and 1e13+ for tiny-priced tokens.
+VOLUME = {"max_digits": 30, "decimal_places": 8}
 
 QUOTES = (("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP"))
 INTERVALS = (("5m", "5 minutes"), ("1h", "1 hour"), ("1d", "1 day"))
@@ -84,7 +86,7 @@ class Candle(models.Model):
     high = models.DecimalField(**PRICE)
     low = models.DecimalField(**PRICE)
     close = models.DecimalField(**PRICE)
-    volume = models.DecimalField(**AMOUNT, null=True, blank=True)
+    volume = models.DecimalField(**VOLUME, null=True, blank=True, help_text="In the base asset.")
     source = models.CharField(max_length=20)
 
     class Meta:

@@ -79,7 +79,8 @@ def snapshot_build(*, quote: str, store: bool = True) -> dict:
         extra[symbol] = {"bid": _num(row.bid), "ask": _num(row.ask)}
     built = time.time()
     timestamp = _iso(datetime.fromtimestamp(built, tz=UTC))
-    body = b'{"data":[' + b",".join(frags.values()) + b'],"timestamp":"' + timestamp.encode() + b'","stale":false}'
+    tail = b'","stale":false}' if tickers else b'","stale":true}'  # a cold start has nothing fresh to offer
+    body = b'{"data":[' + b",".join(frags.values()) + b'],"timestamp":"' + timestamp.encode() + tail
     entry = {
         "version": hashlib.blake2b(body, digest_size=10).hexdigest(),
         "quote": quote,
