@@ -81,8 +81,8 @@ def session_list(*, user: User):
 
 
 def preferences_get(*, user: User) -> Preferences:
-    preferences, _ = Preferences.objects.get_or_create(user=user)
-    return preferences
+    """The user's preferences; the defaults (unsaved) for a user who never stored any."""
+    return Preferences.objects.filter(user=user).first() or Preferences(user=user)
 
 
 def user_stats(*, user: User) -> dict:

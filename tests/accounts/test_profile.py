@@ -100,6 +100,12 @@ def test_preferences_start_with_defaults(owner_client):
     }
 
 
+def test_reading_preferences_stores_nothing(owner_client, owner):
+    owner_client.get(PREFERENCES)
+
+    assert not Preferences.objects.filter(user=owner).exists()
+
+
 def test_put_replaces_every_preference(owner_client, owner):
     response = owner_client.put(PREFERENCES, FULL_PREFERENCES, format="json")
 
