@@ -236,3 +236,11 @@ async def test_it_sends_an_empty_stale_snapshot_on_a_cold_start(open_feed, trans
     snapshot = await feed.receive_type("crypto_ticker_update")
     assert snapshot["data"] == []
     assert snapshot["stale"] is True
+
+
+def test_it_serves_the_live_page_at_the_root(client, db):
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "realtime/live.js" in body
+    assert 'id="rows"' in body

@@ -1,0 +1,79 @@
+"""The live page at `/` in headless Chromium, against `manage.py serve` (what `scripts/run` starts)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from realtime import events
+from tests.realtime.servers import ServerProcess
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.redis,
+    pytest.mark.postgres,
+    pytest.mark.browser,
+    pytest.mark.slow,
+]
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.fail("chromium and chromedriver are required: run scripts/ci-extras")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,900",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+
+
+def _wait(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("the page did not get there in time")
+
+
+def _price(driver, symbol: str) -> str | None:
+    from selenium.webdriver.common.by import By
+
+    cells = driver.find_elements(By.CSS_SELECTOR, f'tr[data-symbol="{symbol}"] td.price')
+    return cells[0].text if cells else None
+
+
+async def test_it_shows_the_table_and_a_price_change_arriving_over_the_websocket(store_prices, browser, tmp_path):
+    await store_prices({"BTC": "65000", "ETH": "3000"})
+    with ServerProcess("serve") as server:
+
+        def scenario():
+            browser.get(server.http_url + "/")
+            assert "CoinLink" in browser.title
+            _wait(lambda: browser.find_element("id", "status").get_attribute("data-state") == "live")
+            assert _wait(lambda: _price(browser, "BTC")) == "$65,000.00"
+            assert _price(browser, "ETH") == "$3,000.00"
+
+            ticker = {"symbol": "BTC", "name": "Bitcoin", "price": 65432.1, "change_24h": 432.1,
+                      "change_percent_24h": 0.66, "volume_24h": 1e9, "market_cap": 1.3e12, "rank": 1,
+                      "last_updated": "2026-11-25T15:00:00Z", "source": "coingecko", "stale": False}  # fmt: skip
+            events.ticker_update_publish(quote="usd", tickers=[ticker], observed_at=time.time())
+            assert _wait(lambda: _price(browser, "BTC") == "$65,432.10")
+            assert browser.find_element("id", "seq").text == "#2"
+            browser.save_screenshot(str(tmp_path / "live.png"))
+
+        await sync_to_async(scenario, thread_sensitive=False)()
