@@ -41,8 +41,11 @@ def _fast_and_clean(settings):
     """Cheap hashes and an empty cache, so each test starts from a known state."""
     from django.core.cache import cache
 
+    from markets.snapshot import snapshot_forget
+
     settings.BCRYPT_ROUNDS = 4
     cache.clear()
+    snapshot_forget()  # the per-process copy of the market snapshot must not outlive the cache
     yield
 
 

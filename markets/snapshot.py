@@ -27,8 +27,12 @@ LAST_SUCCESS_KEY = "markets:last_success"
 _FRESH_SUFFIX = b'"stale":false}'
 _STALE_SUFFIX = b'"stale":true}'
 
-# This process's copy of the newest entry per quote, reused while the shared version is unchanged.
+# This process's copy of the newest entry per quote. It is revalidated against the shared version
+# key at most once per LOCAL_RECHECK_SECONDS, so the hot path usually touches neither Redis nor the
+# database; a new ingest reaches every worker within that second (the poll period is 30 s).
+LOCAL_RECHECK_SECONDS = 1.0
 _local: dict[str, dict] = {}
+_checked: dict[str, float] = {}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -102,16 +106,20 @@ def snapshot_build(*, quote: str, store: bool = True) -> dict:
             cache.set(VERSION_KEY.format(quote=quote), entry["version"], CACHE_TTL)
         except Exception as exc:  # cache down: serve from the database, do not fail the caller
             logger.warning("snapshot not cached: %s", exc.__class__.__name__)
-    _local[quote] = entry
+    _local[quote], _checked[quote] = entry, time.monotonic()
     return entry
 
 
 def snapshot_get(*, quote: str) -> dict:
     """The newest snapshot for `quote`: this process's copy if current, else the cache, else the database."""
+    local = _local.get(quote)
+    now = time.monotonic()
+    if local is not None and now - _checked.get(quote, -LOCAL_RECHECK_SECONDS) < LOCAL_RECHECK_SECONDS:
+        return local
     try:
         version = cache.get(VERSION_KEY.format(quote=quote))
-        local = _local.get(quote)
         if version is not None and local is not None and local["version"] == version:
+            _checked[quote] = now
             return local
         entry = cache.get(ENTRY_KEY.format(quote=quote)) if version is not None else None
     except Exception as exc:
@@ -119,8 +127,14 @@ def snapshot_get(*, quote: str) -> dict:
         return snapshot_build(quote=quote, store=False)
     if entry is None:
         return snapshot_build(quote=quote)
-    _local[quote] = entry
+    _local[quote], _checked[quote] = entry, now
     return entry
+
+
+def snapshot_forget() -> None:
+    """Drop this process's copies (tests, after clearing the cache)."""
+    _local.clear()
+    _checked.clear()
 
 
 def snapshot_cached(*, quote: str) -> bool:
