@@ -34,6 +34,31 @@ def _django_logging(**kwargs):
     logging.config.dictConfig(settings.LOGGING)
 
 
+@signals.worker_init.connect
+def _metrics_server(**kwargs):
+    """With CELERY_METRICS_PORT set, the worker's main process serves every pool process's metrics."""
+    from django.conf import settings
+
+    port = settings.CONFIG.celery_metrics_port
+    if not port:
+        return
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=os.environ.get("CELERY_METRICS_ADDR", "0.0.0.0"), registry=registry)  # noqa: S104
+
+
+@signals.worker_process_shutdown.connect
+def _pool_process_gone(pid=None, **kwargs):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())
+
+
 @signals.before_task_publish.connect
 def _carry_request_id(headers=None, **kwargs):
     """Tasks log with the id of the request that enqueued them."""

@@ -92,6 +92,7 @@ class Config:
     email_use_tls: bool
     default_from_email: str
     require_services: bool
+    celery_metrics_port: int
     bench_views: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -330,6 +331,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         email_use_tls=r.bool("EMAIL_USE_TLS", True),
         default_from_email=r.str("DEFAULT_FROM_EMAIL", "CoinLink <noreply@coinlink.local>"),
         require_services=r.bool("COINLINK_REQUIRE_SERVICES", False),
+        celery_metrics_port=r.int("CELERY_METRICS_PORT", 0, 0, 65535),
         bench_views=r.bool("COINLINK_BENCH_VIEWS", False),
     )
 

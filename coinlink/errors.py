@@ -16,7 +16,7 @@ from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from coinlink import context
+from coinlink import context, metrics
 
 logger = logging.getLogger("coinlink.errors")
 
@@ -127,10 +127,12 @@ def _translate(exc: Exception) -> tuple[int, dict, dict[str, str]] | None:
         return 403, error_body(403, "You do not have permission to perform this action.", "permission_denied"), headers
     if isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError:
         logger.error("database unavailable: %s", exc.__class__.__name__)
+        metrics.DEPENDENCY_ERRORS.labels(dependency="database").inc()
         headers["Retry-After"] = "5"
         return 503, error_body(503, ServiceUnavailable.detail, "database_unavailable"), headers
     if _is_redis_down(exc):
         logger.error("redis unavailable: %s", exc.__class__.__name__)
+        metrics.DEPENDENCY_ERRORS.labels(dependency="redis").inc()
         headers["Retry-After"] = "5"
         return 503, error_body(503, ServiceUnavailable.detail, "cache_unavailable"), headers
     return None

@@ -60,8 +60,9 @@ BREAKER_OPEN = Gauge(
 )
 MARKET_DATA_AGE = Gauge(
     "coinlink_market_data_age_seconds",
-    "Age of the newest stored price at the last ingest or probe.",
-    multiprocess_mode="min",
+    "Age of the newest stored price at the last ingest or /metrics scrape.",
+    # The newest write wins: each scrape recomputes it, so an idle worker's old value cannot hide staleness.
+    multiprocess_mode="mostrecent",
 )
 INGEST_RUNS = Counter("coinlink_ingest_runs_total", "Market ingest runs by outcome.", ["outcome"])
 
@@ -73,4 +74,9 @@ TASK_FAILURES = Counter("coinlink_task_failures_total", "Celery task failures.",
 ALERTS_FIRED = Counter("coinlink_alerts_fired_total", "Price alerts fired.", ["condition"])
 NOTIFICATIONS_SENT = Counter(
     "coinlink_notifications_total", "Notifications created and delivered, by type and channel.", ["type", "channel"]
+)
+DEPENDENCY_ERRORS = Counter(
+    "coinlink_dependency_errors_total",
+    "Requests answered 503 because a dependency (database, redis) was unreachable.",
+    ["dependency"],
 )

@@ -127,4 +127,17 @@ def metrics(request):
     """Prometheus text format; limited to METRICS_ALLOWED_NETWORKS or METRICS_TOKEN when set."""
     if not _metrics_allowed(request):
         return json_error(403, "Metrics are not available to this client.", "permission_denied")
+    _market_data_age_refresh()
     return ExportToDjangoView(request)
+
+
+def _market_data_age_refresh() -> None:
+    """Recompute the market data age at scrape time: set only by the ingest, it would freeze when the ingest stops."""
+    from coinlink import metrics as coinlink_metrics
+
+    try:
+        age = _market_data().get("age_seconds")
+    except Exception:  # a scrape must not fail because a dependency is down; /readyz reports that
+        return
+    if age is not None:
+        coinlink_metrics.MARKET_DATA_AGE.set(age)

@@ -113,3 +113,27 @@ def test_it_requeues_at_once_when_a_pool_process_dies_mid_task(redis, queue):
     assert redis.get(f"{key}:starts") == b"2"
     for suffix in ("starts", "done", "completions"):
         redis.delete(f"{key}:{suffix}")
+
+
+def test_it_serves_the_pool_processes_metrics_from_the_worker(redis, queue, tmp_path):
+    from tests.coinlink.ops_celery import app
+    from tests.coinlink.procs import free_port, http_get
+
+    port = free_port()
+    metrics_dir = tmp_path / "prom"
+    metrics_dir.mkdir()
+    worker = _worker(queue, pool="prefork", CELERY_METRICS_PORT=str(port), PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    key = f"ops:metrics:{uuid.uuid4().hex}"
+    try:
+        app.send_task("tests.ops.log_request_id", args=[key], queue=queue)
+        wait_until(lambda: redis.get(key) is not None, timeout=30)
+
+        def counted():
+            status, body = http_get(f"http://127.0.0.1:{port}/metrics")
+            line = 'coinlink_task_duration_seconds_count{task="tests.ops.log_request_id"} 1.0'
+            return status == 200 and line in body.decode()
+
+        assert wait_until(counted, timeout=15)
+    finally:
+        stop(worker)
+    redis.delete(key)
