@@ -62,6 +62,12 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # A deactivated user's open sockets and tokens end now, not at their expiry.
+            services.sessions_revoke(user_id=obj.pk, reason="deactivated")
+
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()  # preferences are created on first use
 

@@ -91,6 +91,34 @@ def test_signing_a_user_out_everywhere_from_the_user_list(staff_client, owner, o
     assert [e["reason"] for e in revoked_events] == ["admin"]
 
 
+def test_deactivating_a_user_in_the_admin_ends_their_sessions(staff_client, owner, committed, revoked_events):
+    tokens = tokens_for(owner)
+    page = staff_client.get(f"/admin/accounts/user/{owner.pk}/change/")
+    form = {
+        "email": owner.email,
+        "first_name": owner.first_name,
+        "last_name": owner.last_name,
+        "is_staff": "",
+        "is_verified": "",
+        "preferences-TOTAL_FORMS": "0",
+        "preferences-INITIAL_FORMS": "0",
+        "sessions-TOTAL_FORMS": "1",
+        "sessions-INITIAL_FORMS": "1",
+        "sessions-0-id": tokens["session_id"],
+        "sessions-0-user": str(owner.pk),
+    }
+    assert page.status_code == 200
+
+    with committed():
+        response = staff_client.post(f"/admin/accounts/user/{owner.pk}/change/", form)
+
+    assert response.status_code == 302, response.content[:3000]
+    owner.refresh_from_db()
+    assert not owner.is_active
+    assert [e["reason"] for e in revoked_events] == ["deactivated"]
+    assert Session.objects.get(pk=tokens["session_id"]).revoked_at is not None
+
+
 def test_sessions_cannot_be_deleted_only_revoked(staff_client, owner):
     tokens = tokens_for(owner)
 

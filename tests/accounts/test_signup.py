@@ -150,6 +150,23 @@ def test_a_body_that_is_not_an_object_is_a_400(anon_client):
     assert response.json()["code"] == "validation_error"
 
 
+@pytest.mark.parametrize("raw", ["null", "1", '"owner@example.com"', "{", "{}"])
+def test_bodies_that_are_not_a_signup_object_are_400s(anon_client, raw):
+    response = anon_client.post(SIGNUP, raw, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] in ("validation_error", "parse_error")
+
+
+def test_a_huge_user_agent_is_stored_truncated(anon_client):
+    response = anon_client.post(
+        SIGNUP, {"email": "new@example.com", "password": STRONG}, format="json", HTTP_USER_AGENT="A\x01" * 5000
+    )
+
+    assert response.status_code == 201
+    assert Session.objects.get().user_agent == "A" * 512
+
+
 def test_a_1_mib_password_is_refused_before_any_work(anon_client):
     response = signup(anon_client, password="p" * (1024 * 1024 + 10))
 
