@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import weakref
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -50,6 +51,11 @@ def deliver_local(payload: str) -> None:
             loop.call_soon_threadsafe(hub.dispatch, payload)
         except RuntimeError:  # the loop closed between the check and the call
             pass
+
+
+def subscriber_name() -> str:
+    """The Redis CLIENT name of this process's subscription (visible in CLIENT LIST)."""
+    return f"coinlink-realtime-{os.getpid()}"
 
 
 # Group key: (quote, symbols) where symbols None means "the top 20 by rank".
@@ -206,16 +212,23 @@ class Hub:
     async def _subscribe_forever(self) -> None:
         import redis.asyncio as aioredis
 
-        backoff = 0.5
+        backoff, gap = 0.5, False
         while True:
             client = aioredis.Redis.from_url(
-                settings.CONFIG.redis_url, socket_connect_timeout=2, socket_keepalive=True, health_check_interval=15
+                settings.CONFIG.redis_url,
+                socket_connect_timeout=2,
+                socket_keepalive=True,
+                health_check_interval=15,
+                client_name=subscriber_name(),
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(events.channel_name())
                 self._ready.set()
                 backoff = 0.5
+                if gap:
+                    self.loop.create_task(self._resync())
+                gap = True
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         self.dispatch(message["data"])
@@ -228,6 +241,21 @@ class Hub:
                 await _quietly(client.aclose())
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
+
+    async def _resync(self) -> None:
+        """After a gap in the subscription (pub/sub does not replay), give every socket a fresh snapshot."""
+        for quote in list(self._generation):
+            self._generation[quote] += 1
+        for (quote, symbols), consumers in list(self.groups.items()):
+            if not consumers:
+                continue
+            try:
+                batch = await self.snapshot(quote=quote, symbols=symbols)
+            except Exception:
+                logger.warning("resync snapshot failed", exc_info=True)
+                continue
+            for consumer in list(consumers):
+                consumer.outbox.offer_snapshot(batch)
 
     async def _ping_forever(self) -> None:
         while True:

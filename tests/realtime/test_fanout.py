@@ -196,3 +196,31 @@ async def test_it_holds_one_redis_subscription_per_process_whatever_the_socket_c
 @pytest.mark.redis
 def test_it_namespaces_the_channel_with_the_redis_db(settings):
     assert events.channel_name() == f"coinlink:{settings.CONFIG.redis_url.rsplit('/', 1)[1]}:realtime"
+
+
+@pytest.mark.redis
+async def test_it_resubscribes_after_losing_redis_and_resends_a_snapshot(open_feed, store_prices):
+    import redis.asyncio as aioredis
+    from django.conf import settings
+
+    from realtime.hub import subscriber_name
+
+    await store_prices({"BTC": "1"})
+    feed = await open_feed()
+    await feed.receive_type("connected")
+    await feed.receive_type("crypto_ticker_update")
+
+    client = aioredis.Redis.from_url(settings.CONFIG.redis_url)
+    try:
+        ours = [c["id"] for c in await client.client_list() if c.get("name") == subscriber_name()]
+        assert len(ours) == 1
+        await client.client_kill_filter(_id=ours[0])
+        # Missed while the subscription was down: only the resync snapshot can bring it.
+        await store_prices({"BTC": "2"})
+        frame = await feed.receive_until("crypto_ticker_update", timeout=5)
+        while frame["data"][0]["price"] != 2.0:
+            frame = await feed.receive_until("crypto_ticker_update", timeout=5)
+        await store_prices({"BTC": "3"})  # and live updates flow again
+        assert (await feed.receive_until("crypto_ticker_update", timeout=5))["data"][0]["price"] == 3.0
+    finally:
+        await client.aclose()
