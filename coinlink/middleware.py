@@ -9,6 +9,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http.request import split_domain_port, validate_host
 
 from coinlink import context, metrics
 from coinlink.errors import json_error, response_for_exception
@@ -22,6 +23,7 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}
 # Paths that answer the same with or without a trailing slash (the contract): resolved slash-less.
 _SLASHLESS = re.compile(r"^/(api|health|livez|readyz|metrics)(/.*)?/$")
 _QUIET_PATHS = ("/health", "/livez", "/metrics")
+_PROBE = re.compile(r"^/(health|livez|readyz|metrics)$")
 
 
 class RequestIdMiddleware:
@@ -76,7 +78,11 @@ class RequestIdMiddleware:
 
 
 class TrailingSlashMiddleware:
-    """API and ops paths resolve the same with or without a trailing slash, never via a redirect."""
+    """API and ops paths resolve the same with or without a trailing slash, never via a redirect.
+
+    Probes also answer under any Host header: Prometheus and container health checks address a
+    replica by its IP, which ALLOWED_HOSTS cannot list. What they return does not depend on the host.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -84,7 +90,16 @@ class TrailingSlashMiddleware:
     def __call__(self, request):
         if _SLASHLESS.match(request.path_info):
             request.path_info = request.path_info.rstrip("/")
+        if _PROBE.match(request.path_info):
+            _allow_probe_host(request)
         return self.get_response(request)
+
+
+def _allow_probe_host(request) -> None:
+    allowed = [host for host in settings.ALLOWED_HOSTS if host != "*"]
+    domain, _ = split_domain_port(request.META.get("HTTP_HOST", ""))
+    if allowed and not (domain and validate_host(domain, allowed)):
+        request.META["HTTP_HOST"] = allowed[0].lstrip(".")
 
 
 class RequestGuardMiddleware:

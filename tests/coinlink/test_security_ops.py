@@ -35,7 +35,7 @@ _REQUESTS = [
     ("https_api", "/api/v2/nowhere", {"HTTP_HOST": "api.example.com", "HTTP_X_FORWARDED_PROTO": "https"}),
     ("http_api", "/api/v2/nowhere", {"HTTP_HOST": "api.example.com", "HTTP_X_FORWARDED_PROTO": "http"}),
     ("http_health", "/health", {"HTTP_HOST": "api.example.com"}),
-    ("foreign_host", "/health", {"HTTP_HOST": "evil.example.net", "HTTP_X_FORWARDED_PROTO": "https"}),
+    ("foreign_host", "/api/v2/nowhere", {"HTTP_HOST": "evil.example.net", "HTTP_X_FORWARDED_PROTO": "https"}),
 ]
 
 
@@ -233,3 +233,14 @@ def test_it_refuses_a_body_over_the_limit_with_413(client, settings):
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
 def test_it_refuses_a_wrong_content_type_with_415(client, content_type):
     _assert_error(_post(client, b"email=a@example.com&password=x", content_type), 415)
+
+
+@pytest.mark.django_db
+def test_probes_answer_a_replica_addressed_by_ip_but_the_api_does_not(client, settings):
+    settings.ALLOWED_HOSTS = ["api.example.com"]
+    for path in ("/health", "/livez", "/metrics", "/metrics/"):
+        assert client.get(path, HTTP_HOST="10.0.3.7:8000").status_code == 200, path
+    assert client.get("/readyz", HTTP_HOST="10.0.3.7:8000").status_code in (200, 503)
+    refused = client.get("/api/v2/nowhere", HTTP_HOST="10.0.3.7:8000")
+    assert refused.status_code == 400
+    assert client.get("/admin/login/", HTTP_HOST="10.0.3.7:8000").status_code == 400
