@@ -50,7 +50,7 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ("title", "type", "priority", "user", "is_read", "created_at")
     list_filter = ("type", "priority", "is_read")
     search_fields = ("user__email", "title", "data__symbol")
-    readonly_fields = ("id", "created_at", "read_at", "emailed_at", "alert", "announcement")
+    readonly_fields = ("id", "created_at", "read_at", "emailed_at", "announcement")
     raw_id_fields = ("user",)
     list_select_related = ("user",)
     date_hierarchy = "created_at"

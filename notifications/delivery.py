@@ -37,7 +37,6 @@ class Draft:
     message: str
     priority: str = "medium"
     data: dict = field(default_factory=dict)
-    alert_id: uuid.UUID | None = None
     announcement_id: int | None = None
 
 
@@ -49,10 +48,21 @@ class _Delivery:
 
 
 def notification_payload(notification: Notification) -> dict:
-    """The contract's notification object, identical for the REST API and the WebSocket push."""
-    from notifications.api.serializers import NotificationSerializer
+    """The contract's notification object, identical for the REST API and the WebSocket push.
 
-    return dict(NotificationSerializer(notification).data)
+    Built by hand (DRF's output format: UTC ISO 8601 with a Z) because a busy cycle pushes
+    thousands of them and a serializer instance per row costs a millisecond.
+    """
+    return {
+        "id": str(notification.id),
+        "type": notification.type,
+        "title": notification.title,
+        "message": notification.message,
+        "priority": notification.priority,
+        "is_read": notification.is_read,
+        "created_at": notification.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "data": notification.data,
+    }
 
 
 def notification_settings_for(*, user_ids: Iterable) -> dict:
@@ -119,7 +129,6 @@ def _row(draft: Draft, now: datetime) -> Notification:
         priority=draft.priority,
         data=draft.data,
         created_at=now,
-        alert_id=draft.alert_id,
         announcement_id=draft.announcement_id,
     )
 

@@ -185,7 +185,6 @@ def _draft(alert: dict, tick: Tick) -> Draft:
             "previous_price": None if tick.previous is None else float(tick.previous),
             "change_percent_24h": None if tick.change_pct is None else float(tick.change_pct),
         },
-        alert_id=alert["id"],
     )
 
 

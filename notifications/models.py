@@ -51,7 +51,8 @@ class Alert(models.Model):
     """A user's price alert; `target_value` is a price in `vs` or, for the change conditions, a percent."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alerts")
+    # Indexed by (user, -created_at) below; a separate FK index would only slow the writes.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alerts", db_index=False)
     symbol = models.CharField(max_length=15)
     condition = models.CharField(max_length=24, choices=Condition.choices)
     target_value = models.DecimalField(max_digits=20, decimal_places=8)
@@ -87,7 +88,7 @@ class Alert(models.Model):
 class AlertTrigger(models.Model):
     """One firing of an alert: the history staff see in the admin, and the exactly-once evidence."""
 
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="triggers")
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="triggers", db_index=False)
     price = models.DecimalField(max_digits=30, decimal_places=12)
     previous_price = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
     change_percent_24h = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
@@ -125,7 +126,9 @@ class Announcement(models.Model):
 
 class Notification(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
     type = models.CharField(max_length=16, choices=NotificationType.choices)
     title = models.CharField(max_length=200)
     message = models.TextField(max_length=5000)
@@ -135,9 +138,14 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     data = models.JSONField(default=dict, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    alert = models.ForeignKey(Alert, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # Price alerts name their alert in `data` (no FK: deleting an alert must not rewrite its notifications).
     announcement = models.ForeignKey(
-        Announcement, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+        Announcement,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        db_index=False,  # the unique (announcement, user) index serves lookups by announcement
     )
 
     class Meta:
@@ -150,7 +158,7 @@ class Notification(models.Model):
         constraints = [
             # A retried announcement task cannot give anyone the same announcement twice.
             models.UniqueConstraint(
-                fields=["user", "announcement"],
+                fields=["announcement", "user"],
                 condition=Q(announcement__isnull=False),
                 name="notif_one_per_announcement",
             ),

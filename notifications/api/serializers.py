@@ -52,10 +52,17 @@ class AlertSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
 
 
 class NotificationSerializer(serializers.ModelSerializer):
+    """Declares the shape for the schema; renders through the one payload builder the live push uses."""
+
     class Meta:
         model = Notification
         fields = ("id", "type", "title", "message", "priority", "is_read", "created_at", "data")
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        from notifications.delivery import notification_payload
+
+        return notification_payload(instance)
 
 
 class NotificationListQuerySerializer(serializers.Serializer):

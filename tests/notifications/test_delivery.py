@@ -239,3 +239,15 @@ def test_notifications_create_skips_types_a_user_switched_off_but_not_others(own
     created = notifications_create(drafts=drafts)
 
     assert [n.user_id for n in created] == [other_user.pk]
+
+
+def test_the_payload_formats_fields_as_drf_would(owner):
+    from rest_framework import serializers
+
+    note = NotificationFactory(user=owner, data={"symbol": "BTC", "price": 101.5})
+
+    payload = notification_payload(note)
+
+    assert payload["created_at"] == serializers.DateTimeField().to_representation(note.created_at)
+    assert payload["id"] == str(note.pk)
+    assert payload["data"] == {"symbol": "BTC", "price": 101.5}
