@@ -104,6 +104,8 @@ def _translate(exc: Exception) -> tuple[int, dict, dict[str, str]] | None:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, ServiceUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, DomainError) and exc.status_code == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'  # RFC 9110: every 401 names its scheme
     if isinstance(exc, DomainError):
         return exc.status_code, error_body(exc.status_code, exc.detail, exc.code, exc.errors), headers
     if isinstance(exc, Ratelimited):

@@ -235,6 +235,7 @@ def test_presenting_a_rotated_refresh_token_is_theft(anon_client, owner, committ
 
     assert response.status_code == 401
     assert response.json()["code"] == "token_reused"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert not Session.objects.filter(user=owner, revoked_at=None).exists()
     assert set(Session.objects.values_list("revoke_reason", flat=True)) == {"refresh_token_reuse"}
     assert refresh(anon_client, rotated["refresh_token"]).status_code == 401
