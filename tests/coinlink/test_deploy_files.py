@@ -27,7 +27,10 @@ def dockerfile() -> str:
 
 def test_it_defines_every_service_with_a_healthcheck(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "proxy", *APP_SERVICES}
+    core = {name for name, service in services.items() if "profiles" not in service}
+    assert core == {"postgres", "redis", "proxy", *APP_SERVICES}
+    monitoring = {name for name, service in services.items() if service.get("profiles") == ["monitoring"]}
+    assert monitoring == {"prometheus", "redis-exporter", "postgres-exporter"}
     for name, service in services.items():
         check = service.get("healthcheck")
         assert check, f"{name} has no healthcheck"
