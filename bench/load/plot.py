@@ -58,7 +58,7 @@ def plot(result: dict, out: Path) -> None:
     ax.legend(loc="upper left", fontsize=8)
 
     ax = axes[3]
-    groups = sorted({g for p in tl for g in p["cpu"]})
+    groups = sorted({g for p in tl for g in p["cpu"]}, key=lambda g: (g == "other processes", g))
     series = [[p["cpu"].get(g, 0) for p in tl] for g in groups]
     if groups:
         ax.stackplot(xs, series, labels=groups, alpha=0.8)

@@ -48,7 +48,7 @@ TARGETS = {
     "health_p95_ms": 50,
     "error_rate_pct": 0.1,
 }
-NOT_REST = ("ws.", "feed.", "probe.", "worker.")
+NOT_REST = ("ws.", "feed.", "probe.", "worker.", "gen.")
 
 
 def _uptime() -> str:
@@ -93,6 +93,37 @@ async def seed_users(host, port, emails: list[str], headers: dict, concurrency: 
         "failures": failures[:10],
         "failed": len(failures),
     }
+
+
+async def listen_publishes(redis_url: str, rec: Recorder, until: float) -> None:
+    """The ingest's side of feed delivery: observed_at -> the one PUBLISH on Redis (realtime.events)."""
+    import redis.asyncio as aioredis
+
+    db = (urlparse(redis_url).path or "/0").strip("/") or "0"
+    client = aioredis.from_url(redis_url)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(f"coinlink:{db}:realtime")
+    try:
+        for _ in range(10_000_000):
+            if time.time() > until:
+                return
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if msg is None:
+                continue
+            now = time.time()
+            try:
+                data = json.loads(msg["data"])
+            except (TypeError, ValueError):
+                continue
+            if data.get("kind") == "tickers" and data.get("observed_at"):
+                observed = float(data["observed_at"])
+                quote = data.get("quote", "unknown")
+                rec.record(f"feed.publish.{quote}", observed, max(0.0, (now - observed) * 1000.0), "ok", True)
+            elif data.get("kind"):
+                rec.record(f"feed.pubsub_{data['kind']}", now, None, "ok", True)
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
 
 
 async def probe_and_monitor(
@@ -237,15 +268,13 @@ def _short(frame: str) -> str:
     return f"{name} ({where.rsplit(':', 1)[0]})"
 
 
-def merge(run_dir: Path, workers: int, coord: Recorder, window: float):
+def merge(run_dir: Path):
     windows: dict[int, dict[str, EndpointStats]] = defaultdict(lambda: defaultdict(EndpointStats))
     gauges: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    sources = [run_dir / f"worker-{i}.jsonl" for i in range(workers)]
     chunks = []
-    for src in sources:
+    for src in [*sorted(run_dir.glob("worker-*.jsonl")), run_dir / "coordinator.jsonl"]:
         if src.exists():
             chunks.extend(json.loads(line) for line in src.read_text().splitlines() if line.strip())
-    chunks.append(coord.drain(time.time() + 3600))
     for chunk in chunks:
         for k, eps in chunk["windows"].items():
             for ep, data in eps.items():
@@ -302,6 +331,10 @@ def analyse(cfg: dict, windows, gauges, samples: list[dict], hold_from: float, h
         "feed_p50_ms": feed.hist.summary().get("p50_ms"),
         "feed_p95_ms": feed.hist.summary().get("p95_ms"),
         "feed_p99_ms": feed.hist.summary().get("p99_ms"),
+        "feed_publish_usd_p50_ms": per_ep.get("feed.publish.usd", EndpointStats()).hist.summary().get("p50_ms"),
+        "feed_publish_usd_p95_ms": per_ep.get("feed.publish.usd", EndpointStats()).hist.summary().get("p95_ms"),
+        "generator_loop_lag_p95_ms": per_ep.get("gen.loop_lag", EndpointStats()).hist.summary().get("p95_ms"),
+        "generator_loop_lag_p99_ms": per_ep.get("gen.loop_lag", EndpointStats()).hist.summary().get("p99_ms"),
         "health_p95_ms": health.hist.summary().get("p95_ms"),
         "health_p99_ms": health.hist.summary().get("p99_ms"),
         "error_rate_pct": round(error_rate, 4),
@@ -355,7 +388,7 @@ def analyse(cfg: dict, windows, gauges, samples: list[dict], hold_from: float, h
                 "health_p95_ms": health_w.summary().get("p95_ms"),
                 "ws_open": gauges.get(k, {}).get("ws_open", 0),
                 "rest_active": gauges.get(k, {}).get("rest_active", 0),
-                "cpu": {g: v["cpu_pct"] for g, v in cpu.get("groups", {}).items()},
+                "cpu": _cpu_groups(cpu),
                 "machine_cpu_pct": cpu.get("machine_cpu_pct"),
             }
         )
@@ -378,14 +411,68 @@ def analyse(cfg: dict, windows, gauges, samples: list[dict], hold_from: float, h
             "cpu_pct_of": 100 * os.cpu_count(),
             "mem_available_mb_min": min(s["mem_available_mb"] for s in hold_samples),
         }
+    whole: dict[str, EndpointStats] = defaultdict(EndpointStats)
+    for eps in windows.values():
+        for ep, st in eps.items():
+            whole[ep].merge(st)
+    endpoints_whole_run = {
+        ep: {
+            **st.hist.summary(),
+            "calls": st.calls,
+            "errors": st.errors,
+            "statuses": dict(st.statuses),
+            "error_examples": st.examples,
+        }
+        for ep, st in sorted(whole.items())
+    }
+    reached = next((p["t"] for p in timeline if p["ws_open"] >= cfg["ws_total"]), None)
+    measured["ws_all_open_after_seconds"] = round(reached - cfg["start_at"], 1) if reached else None
     return {
         "sla": sla,
         "measured": measured,
         "endpoints": endpoints,
+        "endpoints_whole_run": endpoints_whole_run,
         "resources_hold": resources,
         "timeline": timeline,
         "hold_seconds": hold_seconds,
     }
+
+
+def _cpu_groups(sample: dict) -> dict:
+    groups = {g: v["cpu_pct"] for g, v in sample.get("groups", {}).items()}
+    if groups and sample.get("machine_cpu_pct") is not None:
+        # What the rest of this shared machine used meanwhile (other people's tests, the kernel).
+        groups["other processes"] = round(max(0.0, sample["machine_cpu_pct"] - sum(groups.values())), 1)
+    return groups
+
+
+def scrape_metrics(stack: dict, run_dir: Path) -> dict:
+    """Save both servers' /metrics; read the server-side feed latency histogram (uvicorn's view)."""
+    out: dict = {}
+    ws_port = urlparse(stack["ws"]).port
+    http_port = urlparse(stack["http"]).port
+    for name, port in (("ws", ws_port), ("web", http_port)):
+        try:
+            resp = asyncio.run(
+                http.request("127.0.0.1", port, "GET", "/metrics", headers={"X-Forwarded-Proto": "https"}, timeout=10)
+            )
+        except Exception as exc:
+            out[name] = {"error": repr(exc)}
+            continue
+        text = resp.body.decode("utf-8", "replace")
+        (run_dir / f"metrics-{name}.txt").write_text(text)
+        buckets = []
+        for line in text.splitlines():
+            if line.startswith("coinlink_feed_delivery_seconds_bucket"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                buckets.append((float(le), float(line.rsplit(" ", 1)[1])))
+        if buckets and buckets[-1][1] > 0:
+            total = buckets[-1][1]
+            out[name] = {
+                "feed_delivery_count": total,
+                "feed_delivery_le_seconds": {str(le): round(100.0 * c / total, 2) for le, c in buckets},
+            }
+    return out
 
 
 def main() -> None:
@@ -402,9 +489,13 @@ def main() -> None:
     parser.add_argument("--source-ips", type=int, default=250, help="spread WebSockets over 127.0.1.x addresses")
     parser.add_argument("--profile", action="store_true", help="py-spy the servers for 30 s mid-hold")
     parser.add_argument("--label", default="")
+    parser.add_argument("--report-only", action="store_true", help="redo results.json/load.png of a finished run")
     args = parser.parse_args()
 
     run_dir = Path(args.stack_dir).resolve()
+    if args.report_only:
+        report(run_dir)
+        return
     stack = json.loads((run_dir / "stack.json").read_text())
     http_url, ws_url = urlparse(stack["http"]), stack["ws"]
     cfg = {
@@ -472,15 +563,22 @@ def main() -> None:
     hold_from, hold_to = start_at + args.ramp, cfg["stop_at"]
     profile_at = hold_from + args.hold / 2 - 15 if args.profile else None
     print(f"[load] {args.workers} workers; ramp {args.ramp}s, hold {args.hold}s", flush=True)
-    samples = asyncio.run(probe_and_monitor(cfg, monitor, coord, run_dir, cfg["stop_at"] + 5, profile_at, stack))
+
+    async def observe():
+        listener = asyncio.create_task(listen_publishes(stack["redis_url"], coord, cfg["stop_at"] + 5))
+        samples = await probe_and_monitor(cfg, monitor, coord, run_dir, cfg["stop_at"] + 5, profile_at, stack)
+        await asyncio.wait_for(listener, 10)
+        return samples
+
+    asyncio.run(observe())
     for p in procs:
         try:
             p.wait(timeout=cfg["grace_seconds"] + 30)
         except subprocess.TimeoutExpired:
             p.kill()
     uptime_after = _uptime()
-    windows, gauges = merge(run_dir, args.workers, coord, args.window)
-    result = analyse(cfg, windows, gauges, samples, hold_from, hold_to)
+    with (run_dir / "coordinator.jsonl").open("w") as fh:
+        fh.write(json.dumps(coord.drain(time.time() + 3600)) + "\n")
     upstream_hits = None
     try:
         up = urlparse(stack["upstream"])
@@ -488,23 +586,36 @@ def main() -> None:
         upstream_hits = resp.json()
     except Exception as exc:  # the report still gets written
         upstream_hits = {"error": repr(exc)}
+    meta = {
+        "label": args.label,
+        "targets": TARGETS,
+        "machine": machine_info(),
+        "uptime_before": uptime_before,
+        "uptime_after": uptime_after,
+        "settings": {**vars(args), "stack": stack["settings"]},
+        "seed": seed,
+        "upstream_hits": upstream_hits,
+        "server_metrics": scrape_metrics(stack, run_dir),
+        "started_at": start_at,
+        "hold_from": hold_from,
+        "hold_to": hold_to,
+    }
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+    report(run_dir)
+
+
+def report(run_dir: Path) -> dict:
+    """results.json and load.png from what the run left in its directory (so a report can be redone)."""
+    meta = json.loads((run_dir / "meta.json").read_text())
+    cfg = json.loads((run_dir / "load-config.json").read_text())
+    samples = []
+    if (run_dir / "monitor.jsonl").exists():
+        samples = [json.loads(line) for line in (run_dir / "monitor.jsonl").read_text().splitlines() if line.strip()]
+    windows, gauges = merge(run_dir)
+    result = analyse(cfg, windows, gauges, samples, meta["hold_from"], meta["hold_to"])
     profiles = {name: summarize_profile(run_dir / f"profile-{name}.txt") for name in ("web", "ws", "worker")}
-    result.update(
-        {
-            "label": args.label,
-            "targets": TARGETS,
-            "machine": machine_info(),
-            "uptime_before": uptime_before,
-            "uptime_after": uptime_after,
-            "settings": {**vars(args), "stack": stack["settings"]},
-            "seed": seed,
-            "upstream_hits": upstream_hits,
-            "profiles": {k: v for k, v in profiles.items() if v},
-            "started_at": start_at,
-            "hold_from": hold_from,
-            "hold_to": hold_to,
-        }
-    )
+    result.update(meta)
+    result["profiles"] = {k: v for k, v in profiles.items() if v}
     (run_dir / "results.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({"sla": result["sla"], "measured": result["measured"]}, indent=1), flush=True)
     try:
@@ -514,6 +625,7 @@ def main() -> None:
         print(f"[load] plot: {run_dir / 'load.png'}", flush=True)
     except ImportError as exc:
         print(f"[load] no plot ({exc}); pip install matplotlib", flush=True)
+    return result
 
 
 def machine_info() -> dict:

@@ -31,6 +31,17 @@ async def _flush_loop(shared: Shared, rec: Recorder, out: Path, until: float) ->
             await asyncio.sleep(1.0)
 
 
+async def _lag_loop(rec: Recorder, until: float) -> None:
+    """Event-loop lag of this generator process: when it grows, measured latencies include our own delay."""
+    for _ in range(10_000_000):
+        if time.time() > until:
+            return
+        started = time.perf_counter()
+        await asyncio.sleep(0.1)
+        lag_ms = max(0.0, (time.perf_counter() - started - 0.1) * 1000.0)
+        rec.record("gen.loop_lag", time.time(), lag_ms, "ok", True)
+
+
 async def main(cfg: dict, index: int) -> None:
     rec = Recorder(cfg["window_seconds"])
     shared = Shared(cfg, rec)
@@ -44,6 +55,7 @@ async def main(cfg: dict, index: int) -> None:
     for v in part["viewers"]:
         tasks.append(asyncio.create_task(viewer(shared, v, t0 + ramp * v / max(1, n_viewers))))
     out = Path(cfg["run_dir"]) / f"worker-{index}.jsonl"
+    lagger = asyncio.create_task(_lag_loop(rec, cfg["stop_at"]))
     flusher = asyncio.create_task(_flush_loop(shared, rec, out, cfg["stop_at"] + cfg["grace_seconds"]))
     # Every task is bounded by stop_at; the grace period lets in-flight calls finish.
     done, pending = await asyncio.wait(tasks, timeout=max(1.0, cfg["stop_at"] + cfg["grace_seconds"] - time.time()))
@@ -56,6 +68,7 @@ async def main(cfg: dict, index: int) -> None:
             )
     await asyncio.gather(*pending, return_exceptions=True)
     rec.gauge("ws_open", time.time(), shared.ws_open)
+    await lagger
     await flusher
     # whatever is still open (the current window) goes out too
     with out.open("a") as fh:
