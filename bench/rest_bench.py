@@ -68,7 +68,7 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status < 500:
                     return
         except Exception:
@@ -106,7 +106,12 @@ def prepare(args, env: dict[str, str]) -> str:
         "print(f'stored={r.stored} skipped={r.skipped}')"
     )
     out = subprocess.run(
-        [BIN / "python", "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        [BIN / "python", "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip().splitlines()[-1]
 
@@ -195,11 +200,13 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             wait_http(base + "/health")
             results = []
+            load_before = Path("/proc/loadavg").read_text().split()[:3]
             for label, path in TARGETS:
                 wrk(base + path, args.connections, args.warmup, str(lua))
                 report = wrk(base + path, args.connections, args.duration, str(lua))
                 print(f"{label}: {report['rps']:,.0f} req/s p99 {report['p99'] / 1000:.1f} ms", flush=True)
                 results.append((label, report))
+            load_after = Path("/proc/loadavg").read_text().split()[:3]
         finally:
             for proc in reversed(procs):
                 try:
@@ -209,7 +216,8 @@ def main() -> None:
                     os.killpg(proc.pid, signal.SIGKILL)
 
     rows = table(results, results[0][1]["rps"])
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln), "?")
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if "model name" in ln), "?")
     section = (
         f"{SECTION}\n\n"
         f"Measured by `bench/rest_bench.py` on {time.strftime('%Y-%m-%d', time.gmtime())}: {os.cpu_count()} cores "
@@ -219,7 +227,8 @@ def main() -> None:
         f"COINLINK_ENV=development with DEBUG off, LOG_LEVEL={args.log_level} (one access-log line per request), "
         f"**RATELIMIT_ENABLED=false** (all wrk connections share one IP; the per-IP limit of "
         f"RATELIMIT_MARKET would answer 429), COINLINK_BENCH_VIEWS=1 for the baseline view. "
-        f"Data: one real ingest cycle ({ingest}) from bench/fake_upstream.py.\n\n"
+        f"Data: one real ingest cycle ({ingest}) from bench/fake_upstream.py. Load average before/after the "
+        f"run: {' '.join(load_before)} / {' '.join(load_after)} (other work on the machine shows up here).\n\n"
         f"{rows}\n\n"
         "Targets: cached ticker >= 3,000 req/s, >= 0.6 of the bare view, p99 < 50 ms at 100 clients.\n"
     )
