@@ -204,3 +204,86 @@ def test_the_ci_workflow_runs_the_same_checks_as_the_ci_script():
     assert jobs["test"]["env"]["COINLINK_REQUIRE_SERVICES"] == "1"
     bandit = yaml.safe_load((ROOT / ".bandit.yml").read_text())
     assert "tests" in bandit["exclude_dirs"]
+
+
+def _env_example() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.production.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def _as_compose_runs(values: dict[str, str]) -> dict[str, str]:
+    password = values["POSTGRES_PASSWORD"] or "filled-in-by-the-operator"
+    return {
+        **values,
+        "DATABASE_URL": f"postgres://coinlink:{password}@postgres:5432/coinlink",
+        "REDIS_URL": "redis://redis:6379/0",
+    }
+
+
+def test_the_env_example_refuses_to_start_until_its_placeholders_are_replaced():
+    import secrets
+
+    from coinlink.config import ConfigError, load
+
+    values = _as_compose_runs(_env_example())
+    assert values["COINLINK_ENV"] == "production"
+    with pytest.raises(ConfigError) as refused:
+        load(values)
+    assert refused.value.name == "SECRET_KEY"
+    with pytest.raises(ConfigError) as refused:
+        load({**values, "SECRET_KEY": secrets.token_urlsafe(64)})
+    assert refused.value.name == "JWT_SIGNING_KEY"
+    # Compose's ${POSTGRES_PASSWORD:?...} refuses an empty password.
+    assert _env_example()["POSTGRES_PASSWORD"] == ""
+    assert "${POSTGRES_PASSWORD:?" in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_the_env_example_is_otherwise_a_valid_production_configuration():
+    import secrets
+
+    from coinlink.config import load
+
+    values = _as_compose_runs(_env_example())
+    values.update(SECRET_KEY=secrets.token_urlsafe(64), JWT_SIGNING_KEY=secrets.token_urlsafe(48))
+    config = load(values)
+    assert config.production and config.secure_proxy_ssl_header and config.trusted_proxies
+    assert "*" not in config.allowed_hosts and config.log_format == "json"
+
+
+def test_every_variable_in_the_env_example_is_documented():
+    documented = (ROOT / "docs/configuration.md").read_text() + (ROOT / "docs/deployment.md").read_text()
+    for name in _env_example():
+        assert f"`{name}`" in documented, name
+
+
+def test_the_systemd_examples_cover_every_process_with_one_beat_and_a_oneshot_migrate():
+    units = {path.name: path.read_text() for path in (ROOT / "deploy/systemd").glob("*.service")}
+    assert set(units) == {
+        "coinlink-web.service",
+        "coinlink-ws.service",
+        "coinlink-worker@.service",
+        "coinlink-beat.service",
+        "coinlink-migrate.service",
+    }
+    assert "Type=oneshot" in units["coinlink-migrate.service"]
+    assert "@" not in "coinlink-beat.service" and "EXACTLY ONE" in units["coinlink-beat.service"]
+    for name, text in units.items():
+        assert "User=coinlink" in text and "EnvironmentFile=/etc/coinlink/coinlink.env" in text, name
+    assert "Requires=coinlink-migrate.service" in units["coinlink-web.service"]
+    dirs = [re.search(r"PROMETHEUS_MULTIPROC_DIR=(\S+)", t) for t in units.values()]
+    used = [m.group(1) for m in dirs if m]
+    assert len(used) == len(set(used)) == 3  # web, ws, worker: never a shared directory
+
+
+def test_every_periodic_job_expires_before_its_next_run(settings):
+    from coinlink.schedule import beat_schedule
+
+    schedule = beat_schedule()
+    assert "markets-ingest" in schedule
+    for name, entry in schedule.items():
+        expires = entry["options"]["expires"]
+        assert 0 < expires < entry["schedule"], name
