@@ -255,7 +255,19 @@ def summarize_profile(path: Path, top: int = 25) -> dict:
     def pct(d):
         return [[k, round(100.0 * v / total, 1)] for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
 
-    return {"samples": total, "top_leaf_pct": pct(leaf), "top_inclusive_pct": pct(inclusive)}
+    views = {k: v for k, v in inclusive.items() if "views.py" in k and not k.startswith(("View.", "APIView."))}
+    project = {
+        k: v
+        for k, v in inclusive.items()
+        if k.split("(", 1)[-1].startswith(("coinlink/", "accounts/", "markets/", "notifications/", "realtime/"))
+    }
+    return {
+        "samples": total,
+        "top_leaf_pct": pct(leaf),
+        "top_inclusive_pct": pct(inclusive),
+        "views_inclusive_pct": pct(views),
+        "project_inclusive_pct": pct(project),
+    }
 
 
 def _short(frame: str) -> str:
@@ -411,6 +423,21 @@ def analyse(cfg: dict, windows, gauges, samples: list[dict], hold_from: float, h
             "cpu_pct_of": 100 * os.cpu_count(),
             "mem_available_mb_min": min(s["mem_available_mb"] for s in hold_samples),
         }
+        # CPU cost per unit of work during the hold: what the machine would need for the targets.
+        rest_per_s = rest_calls / hold_seconds
+        if rest_per_s and "web" in resources:
+            measured["web_cpu_ms_per_request"] = round(resources["web"]["cpu_pct_mean"] * 10 / rest_per_s, 2)
+            measured["web_cores_for_target_rate"] = round(
+                measured["web_cpu_ms_per_request"] * TARGETS["rest_requests_per_minute"] / 60 / 1000, 1
+            )
+        frames_per_s = feed.calls / hold_seconds
+        if frames_per_s and "ws" in resources:
+            measured["ws_cpu_ms_per_feed_frame"] = round(resources["ws"]["cpu_pct_mean"] * 10 / frames_per_s, 3)
+        measured["other_processes_cpu_pct_mean"] = round(
+            resources["machine"]["cpu_pct_mean"]
+            - sum(v["cpu_pct_mean"] for k, v in resources.items() if k != "machine"),
+            1,
+        )
     whole: dict[str, EndpointStats] = defaultdict(EndpointStats)
     for eps in windows.values():
         for ep, st in eps.items():

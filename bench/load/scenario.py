@@ -57,6 +57,21 @@ def parse_iso(value: str) -> float | None:
         return None
 
 
+def ticker_frame_tail(raw: str) -> tuple[int, float | None]:
+    """`seq` and `timestamp` (epoch) of a crypto_ticker_update frame, read from its tail.
+
+    realtime.events encodes them after `data`, so the tickers need not be parsed; any other layout
+    falls back to a full parse.
+    """
+    tail = raw[raw.rfind(',"timestamp":"') :]
+    try:
+        seq = int(tail[tail.rindex(',"seq":') + 7 : -1])
+        return seq, parse_iso(tail[14 : tail.index('"', 14)])
+    except ValueError:
+        frame = json.loads(raw)
+        return int(frame.get("seq", 0)), parse_iso(frame.get("timestamp", ""))
+
+
 class Shared:
     """What every simulated person in one worker process shares: targets, the clock, the recorder."""
 
@@ -165,13 +180,7 @@ class WsClient:
             if raw.startswith(TICKER_PREFIX):
                 # The feed's bulk: read `timestamp` and `seq` from the tail (realtime.events encodes
                 # them after `data`) instead of parsing every ticker, to keep the generator light.
-                tail = raw[raw.rfind(',"timestamp":"') :]
-                try:
-                    seq = int(tail[tail.rindex(',"seq":') + 7 : -1])
-                    ts = parse_iso(tail[14 : tail.index('"', 14)])
-                except ValueError:
-                    frame = json.loads(raw)
-                    seq, ts = frame.get("seq", 0), parse_iso(frame.get("timestamp", ""))
+                seq, ts = ticker_frame_tail(raw)
                 if self.last_seq and seq != self.last_seq + 1:
                     rec.record("ws.seq_gap", now, None, "gap", False, f"{self.label}: {self.last_seq} -> {seq}")
                 self.last_seq = seq
