@@ -66,6 +66,11 @@ def _auth_result(user, tokens) -> dict:
     return {"user": s.UserSerializer(user).data, "tokens": tokens.as_contract()}
 
 
+def _tokens_response(body: dict, status_code: int = status.HTTP_200_OK) -> Response:
+    """Responses carrying tokens must never be stored by a cache (RFC 6749, section 5.1)."""
+    return Response(body, status=status_code, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
 def _session_id(request) -> str:
     return request.auth[SESSION_CLAIM]
 
@@ -87,7 +92,7 @@ class SignupView(APIView):
         _limit(request, action="signup", group="auth-signup-ip", key="ip", rate=SIGNUP_RATE_PER_IP)
         data = _valid(s.SignupSerializer, request)
         user, tokens = services.user_signup(**data, client=services.ClientInfo.from_request(request))
-        return Response(_auth_result(user, tokens), status=status.HTTP_201_CREATED)
+        return _tokens_response(_auth_result(user, tokens), status.HTTP_201_CREATED)
 
 
 class LoginView(APIView):
@@ -107,7 +112,7 @@ class LoginView(APIView):
         key = _email_key(data["email"])
         _limit(request, action="login", group="auth-login-email", key=key, rate=LOGIN_RATE_PER_EMAIL)
         user, tokens = services.user_login(**data, client=services.ClientInfo.from_request(request))
-        return Response(_auth_result(user, tokens))
+        return _tokens_response(_auth_result(user, tokens))
 
 
 class RefreshView(APIView):
@@ -135,7 +140,7 @@ class RefreshView(APIView):
             rate=REFRESH_RATE_PER_SESSION,
         )
         tokens = services.session_refresh(refresh_token=data["refresh_token"])
-        return Response({"tokens": tokens.as_contract()})
+        return _tokens_response({"tokens": tokens.as_contract()})
 
 
 class LogoutView(APIView):

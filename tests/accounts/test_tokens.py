@@ -43,6 +43,7 @@ def test_it_signs_in_with_email_and_password(anon_client, owner):
     assert body["user"]["id"] == str(owner.id)
     assert body["tokens"]["token_type"] == "bearer"
     assert body["tokens"]["expires_in"] == 900
+    assert response["Cache-Control"] == "no-store"
     assert verify(anon_client, body["tokens"]["access_token"]).status_code == 200
 
 
@@ -207,6 +208,7 @@ def test_refresh_returns_a_new_pair_and_the_old_refresh_token_dies(anon_client, 
     assert response.status_code == 200
     tokens = response.json()["tokens"]
     assert set(tokens) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert response["Cache-Control"] == "no-store"
     assert tokens["refresh_token"] != first["refresh_token"]
     assert verify(anon_client, tokens["access_token"]).status_code == 200
     assert refresh(anon_client, tokens["refresh_token"]).status_code == 200
