@@ -110,15 +110,15 @@ def parse_ticker(ticker, stats, *, symbol: str) -> TickerRow:
     if bid is not None and ask is not None and bid > ask:
         raise Rejected(f"crossed book: bid {bid} > ask {ask}")
     open_24h = v.price(stats.get("open"), "open", required=False)
-    base_volume = v.amount(stats.get("volume", ticker.get("volume")), "volume")
+    base_volume = v.base_volume(stats.get("volume", ticker.get("volume")), "volume")
     change = None if open_24h is None else price - open_24h
     return TickerRow(
         symbol=symbol,
         price=price,
         change_24h=change,
-        change_percent_24h=None if change is None else (change / open_24h * 100).quantize(Decimal("0.0001")),
+        change_percent_24h=None if change is None else v.change_percent(change / open_24h * 100, "change percent"),
         # Coinbase reports volume in the base asset; the contract's volume_24h is in the quote currency.
-        volume_24h=None if base_volume is None else (base_volume * price).quantize(Decimal("0.01")),
+        volume_24h=None if base_volume is None else v.amount(base_volume * price, "quote volume"),
         market_cap=None,
         bid=bid,
         ask=ask,

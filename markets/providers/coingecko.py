@@ -96,14 +96,8 @@ def _ticker(item, by_id: dict[str, str], now: datetime) -> TickerRow | None:
     return TickerRow(
         symbol=symbol,
         price=v.price(item.get("current_price"), "current_price"),
-        change_24h=v.number(item.get("price_change_24h"), "price_change_24h", required=False),
-        change_percent_24h=v.number(
-            item.get("price_change_percentage_24h"),
-            "price_change_percentage_24h",
-            required=False,
-            minimum=v.CHANGE_PCT_MIN,
-            maximum=v.CHANGE_PCT_MAX,
-        ),
+        change_24h=v.change(item.get("price_change_24h"), "price_change_24h"),
+        change_percent_24h=v.change_percent(item.get("price_change_percentage_24h"), "price_change_percentage_24h"),
         volume_24h=v.amount(item.get("total_volume"), "total_volume"),
         market_cap=v.amount(item.get("market_cap"), "market_cap"),
         bid=None,

@@ -50,13 +50,22 @@ class CandleRow:
     volume: Decimal | None
 
 
-def number(value, name: str, *, required: bool = True, minimum=None, maximum=None, positive=False) -> Decimal | None:
-    """A finite Decimal from a JSON number or numeric string, within bounds; None if optional and null."""
+PRICE_PLACES = Decimal("1e-12")
+AMOUNT_PLACES = Decimal("0.01")
+PERCENT_PLACES = Decimal("0.0001")
+VOLUME_PLACES = Decimal("1e-8")
+
+
+def number(
+    value, name: str, *, required: bool = True, minimum=None, maximum=None, positive=False, places=None
+) -> Decimal | None:
+    """A finite Decimal from a JSON number or numeric string, within bounds, rounded to the column's
+    `places` (so a stored value compares equal to the next identical answer); None if optional and null."""
     if value is None or value == "":
         if required:
             raise Rejected(f"{name} is missing")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise Rejected(f"{name} is not a number: {type(value).__name__}")
     if isinstance(value, str) and len(value) > 64:
         raise Rejected(f"{name} is too long")
@@ -72,16 +81,37 @@ def number(value, name: str, *, required: bool = True, minimum=None, maximum=Non
         raise Rejected(f"{name} below {minimum}: {result}")
     if maximum is not None and result > maximum:
         raise Rejected(f"{name} above {maximum}: {result}")
+    if places is not None:
+        result = result.quantize(places)
+        if positive and result <= 0:
+            raise Rejected(f"{name} rounds to zero")
     return result
 
 
 def price(value, name: str = "price", *, required: bool = True) -> Decimal | None:
-    return number(value, name, required=required, positive=True, minimum=PRICE_MIN, maximum=PRICE_MAX)
+    return number(
+        value, name, required=required, positive=True, minimum=PRICE_MIN, maximum=PRICE_MAX, places=PRICE_PLACES
+    )
+
+
+def change(value, name: str) -> Decimal | None:
+    """An absolute 24 h change in the quote currency: optional, |x| <= the largest price."""
+    return number(value, name, required=False, minimum=-PRICE_MAX, maximum=PRICE_MAX, places=PRICE_PLACES)
+
+
+def change_percent(value, name: str) -> Decimal | None:
+    """A 24 h change in percent: optional, from -100 (worthless) to 1e6."""
+    return number(value, name, required=False, minimum=CHANGE_PCT_MIN, maximum=CHANGE_PCT_MAX, places=PERCENT_PLACES)
 
 
 def amount(value, name: str) -> Decimal | None:
     """Volumes and market caps: optional, never negative, below 1e16."""
-    return number(value, name, required=False, minimum=Decimal(0), maximum=AMOUNT_MAX)
+    return number(value, name, required=False, minimum=Decimal(0), maximum=AMOUNT_MAX, places=AMOUNT_PLACES)
+
+
+def base_volume(value, name: str) -> Decimal | None:
+    """A volume in the base asset (Coinbase): optional, never negative, 8 decimal places."""
+    return number(value, name, required=False, minimum=Decimal(0), maximum=AMOUNT_MAX, places=VOLUME_PLACES)
 
 
 def timestamp(value, name: str, *, default: datetime) -> datetime:
@@ -112,7 +142,7 @@ def reject(provider: str, what: str, error: Exception) -> None:
 
 def candle(open_time: datetime, o, h, low, c, volume) -> CandleRow:
     o, h, low, c = price(o, "open"), price(h, "high"), price(low, "low"), price(c, "close")
-    row = CandleRow(open_time, o, h, low, c, amount(volume, "volume"))
+    row = CandleRow(open_time, o, h, low, c, base_volume(volume, "volume"))
     if not (row.low <= min(row.open, row.close) and row.high >= max(row.open, row.close)):
         raise Rejected(f"inconsistent OHLC at {open_time.isoformat()}")
     return row

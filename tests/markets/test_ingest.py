@@ -60,6 +60,14 @@ def test_it_announces_only_changed_tickers_after_commit(fake, announced, django_
     assert len(announced) == 2  # nothing changed, nothing announced
 
 
+def test_a_tiny_price_beyond_the_stored_precision_is_not_a_change(fake, announced, django_capture_on_commit_callbacks):
+    fake.prices = {"PEPE": 0.0000123456789012345}
+    run(django_capture_on_commit_callbacks)
+    run(django_capture_on_commit_callbacks)
+    assert len(announced) == 1
+    assert selectors.ticker_get(quote="usd", symbol="PEPE")["price"] == 0.000012345679
+
+
 def test_it_announces_nothing_when_the_transaction_does_not_commit(fake, announced, django_capture_on_commit_callbacks):
     fake.prices = {"BTC": 50000.0}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

@@ -51,7 +51,7 @@ def test_it_parses_the_recorded_coins_markets_row():
     assert row.symbol == "BTC"
     assert row.price == Decimal("49053")
     assert row.change_24h == Decimal("-2246.57482218")
-    assert row.change_percent_24h == Decimal("-4.37931")
+    assert row.change_percent_24h == Decimal("-4.3793")  # rounded to the column's 4 places
     assert row.volume_24h == Decimal("61679663434")
     assert row.market_cap == Decimal("917825524991")
     assert row.last_updated.isoformat() == "2021-05-15T15:59:43.867000+00:00"
@@ -76,6 +76,9 @@ def test_it_keeps_only_the_ids_it_asked_for():
         {"current_price": 1e30},
         {"current_price": [1]},
         {"market_cap": -5},
+        {"market_cap": 1e40},
+        {"price_change_24h": 1e30},
+        {"price_change_24h": "1e999999"},
         {"price_change_percentage_24h": -250},
         {"last_updated": "2999-01-01T00:00:00Z"},
         {"last_updated": "yesterday"},
