@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.api import serializers as s
 from accounts.emails import email_normalize
+from accounts.exceptions import InvalidToken
 from accounts.tokens import SESSION_CLAIM
 from coinlink import metrics
 from coinlink.errors import RateLimited
@@ -131,7 +132,11 @@ class RefreshView(APIView):
     )
     def post(self, request):
         data = _valid(s.RefreshSerializer, request)
-        token = selectors.refresh_token_decode(token=data["refresh_token"])
+        try:
+            token = selectors.refresh_token_decode(token=data["refresh_token"])
+        except InvalidToken:
+            metrics.AUTH_ATTEMPTS.labels(action="refresh", outcome="invalid").inc()
+            raise
         _limit(
             request,
             action="refresh",
