@@ -356,3 +356,11 @@ def test_tokens_purge_deletes_long_ended_sessions_and_expired_tokens_idempotentl
     assert {str(i) for i in Session.objects.values_list("id", flat=True)} == {recent["session_id"], live["session_id"]}
     assert not OutstandingToken.objects.filter(jti=old_jti).exists()
     assert works(live)
+
+
+def test_the_purge_task_is_registered_under_its_scheduled_name():
+    from coinlink.celery import app
+    from coinlink.schedule import beat_schedule
+
+    assert beat_schedule()["accounts-purge"]["task"] == "accounts.tasks.tokens_purge"
+    assert "accounts.tasks.tokens_purge" in app.tasks
