@@ -362,5 +362,7 @@ def test_the_purge_task_is_registered_under_its_scheduled_name():
     from coinlink.celery import app
     from coinlink.schedule import beat_schedule
 
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovery
+
     assert beat_schedule()["accounts-purge"]["task"] == "accounts.tasks.tokens_purge"
     assert "accounts.tasks.tokens_purge" in app.tasks
