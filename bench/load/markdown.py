@@ -58,6 +58,18 @@ def render(result: dict) -> str:
         if key in m:
             out.append(f"| {key} | {_fmt(m[key])} |")
     out.append("")
+    server = result.get("server_side_hold", {})
+    if server:
+        out.append("Server side over the hold (the servers' own Prometheus histograms, ops' SLA queries):")
+        out.append("")
+        out.append("| Histogram | count | p50 ms | p95 ms | p99 ms |")
+        out.append("|---|---|---|---|---|")
+        for key, v in server.items():
+            out.append(
+                f"| {key} | {_fmt(v['count'])} | {_fmt(v.get('p50_ms'))} | {_fmt(v.get('p95_ms'))} | "
+                f"{_fmt(v.get('p99_ms'))} |"
+            )
+        out.append("")
     out.append("| Endpoint (hold) | calls | per min | p50 ms | p95 ms | p99 ms | errors |")
     out.append("|---|---|---|---|---|---|---|")
     for ep, v in result["endpoints"].items():

@@ -139,6 +139,7 @@ async def probe_and_monitor(
     headers = cfg["extra_headers"]
     next_sample = time.time()
     profiled = profile_at is None
+    hold_marks = [(cfg["start_at"] + cfg["ramp_seconds"], "hold-start"), (cfg["stop_at"], "hold-end")]
     mon_file = (run_dir / "monitor.jsonl").open("w")
     for _ in range(10_000_000):
         now = time.time()
@@ -159,6 +160,9 @@ async def probe_and_monitor(
             mon_file.write(json.dumps(sample) + "\n")
             mon_file.flush()
             next_sample += 1.0
+        if hold_marks and time.time() >= hold_marks[0][0] and stack is not None:
+            _, tag = hold_marks.pop(0)
+            await scrape_metrics(stack, run_dir, tag)
         if not profiled and time.time() >= profile_at and stack is not None:
             profiled = True
             asyncio.get_running_loop().run_in_executor(None, run_profiles, stack, run_dir)
@@ -479,32 +483,77 @@ def _cpu_groups(sample: dict) -> dict:
     return groups
 
 
-def scrape_metrics(stack: dict, run_dir: Path) -> dict:
-    """Save both servers' /metrics; read the server-side feed latency histogram (uvicorn's view)."""
-    out: dict = {}
-    ws_port = urlparse(stack["ws"]).port
-    http_port = urlparse(stack["http"]).port
-    for name, port in (("ws", ws_port), ("web", http_port)):
+async def scrape_metrics(stack: dict, run_dir: Path, tag: str) -> None:
+    """Save both servers' /metrics text as metrics-<server>-<tag>.txt (hold start and hold end)."""
+    for name, url in (("ws", stack["ws"]), ("web", stack["http"])):
         try:
-            resp = asyncio.run(
-                http.request("127.0.0.1", port, "GET", "/metrics", headers={"X-Forwarded-Proto": "https"}, timeout=10)
+            resp = await http.request(
+                "127.0.0.1", urlparse(url).port, "GET", "/metrics", headers={"X-Forwarded-Proto": "https"}, timeout=15
             )
-        except Exception as exc:
-            out[name] = {"error": repr(exc)}
+            (run_dir / f"metrics-{name}-{tag}.txt").write_text(resp.body.decode("utf-8", "replace"))
+        except Exception as exc:  # a missing scrape only loses the server-side cross-check
+            (run_dir / f"metrics-{name}-{tag}.txt").write_text(f"# scrape failed: {exc!r}\n")
+
+
+def _buckets(text: str, metric: str, keep) -> dict[float, float]:
+    """Cumulative bucket counts of one histogram, summed over the label sets `keep(labels)` accepts."""
+    out: dict[float, float] = defaultdict(float)
+    prefix = metric + "_bucket{"
+    for line in text.splitlines():
+        if not line.startswith(prefix):
             continue
-        text = resp.body.decode("utf-8", "replace")
-        (run_dir / f"metrics-{name}.txt").write_text(text)
-        buckets = []
-        for line in text.splitlines():
-            if line.startswith("coinlink_feed_delivery_seconds_bucket"):
-                le = line.split('le="', 1)[1].split('"', 1)[0]
-                buckets.append((float(le), float(line.rsplit(" ", 1)[1])))
-        if buckets and buckets[-1][1] > 0:
-            total = buckets[-1][1]
-            out[name] = {
-                "feed_delivery_count": total,
-                "feed_delivery_le_seconds": {str(le): round(100.0 * c / total, 2) for le, c in buckets},
-            }
+        labels, _, value = line[len(prefix) :].rpartition("} ")
+        parsed = dict(part.split("=", 1) for part in labels.split('",') if "=" in part)
+        parsed = {k: v.strip('"') for k, v in parsed.items()}
+        if keep(parsed):
+            out[float(parsed["le"])] += float(value)
+    return dict(out)
+
+
+def _quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """Prometheus' histogram_quantile: linear interpolation inside the bucket holding the rank."""
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if le == float("inf"):
+                return prev_le
+            if count == prev_count:
+                return le
+            return prev_le + (le - prev_le) * (rank - prev_count) / (count - prev_count)
+        prev_le, prev_count = le, count
+    return prev_le
+
+
+def server_side(run_dir: Path) -> dict:
+    """The servers' own histograms over the hold (end scrape minus start scrape), as ops' SLA queries read them."""
+    out: dict = {}
+    specs = {
+        "rest": (
+            "web",
+            "coinlink_http_request_duration_seconds",
+            lambda lb: lb.get("view") not in ("health", "livez", "readyz", "metrics"),
+        ),
+        "health": ("web", "coinlink_http_request_duration_seconds", lambda lb: lb.get("view") in ("health", "livez")),
+        "feed_delivery": ("ws", "coinlink_feed_delivery_seconds", lambda lb: True),
+    }
+    for key, (server, metric, keep) in specs.items():
+        start, end = run_dir / f"metrics-{server}-hold-start.txt", run_dir / f"metrics-{server}-hold-end.txt"
+        if not (start.exists() and end.exists()):
+            continue
+        before = _buckets(start.read_text(), metric, keep)
+        after = _buckets(end.read_text(), metric, keep)
+        diff = sorted((le, after.get(le, 0.0) - before.get(le, 0.0)) for le in after)
+        if not diff or diff[-1][1] <= 0:
+            continue
+        total = diff[-1][1]
+        out[key] = {
+            "count": int(total),
+            **{f"p{q}_ms": round(1000 * v, 1) for q in (50, 95, 99) if (v := _quantile(diff, q / 100)) is not None},
+            "share_within_le_seconds": {f"{le:g}": round(100.0 * c / total, 2) for le, c in diff},
+        }
     return out
 
 
@@ -632,7 +681,6 @@ def main() -> None:
         "settings": {**vars(args), "stack": stack["settings"]},
         "seed": seed,
         "upstream_hits": upstream_hits,
-        "server_metrics": scrape_metrics(stack, run_dir),
         "started_at": start_at,
         "hold_from": hold_from,
         "hold_to": hold_to,
@@ -652,6 +700,7 @@ def report(run_dir: Path) -> dict:
     result = analyse(cfg, windows, gauges, samples, meta["hold_from"], meta["hold_to"])
     profiles = {name: summarize_profile(run_dir / f"profile-{name}.txt") for name in ("web", "ws", "worker")}
     result.update(meta)
+    result["server_side_hold"] = server_side(run_dir)
     result["profiles"] = {k: v for k, v in profiles.items() if v}
     (run_dir / "results.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({"sla": result["sla"], "measured": result["measured"]}, indent=1), flush=True)
