@@ -568,7 +568,7 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.5, help="mean think time between a user's requests (s)")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--session-seconds", type=float, default=240, help="mean sign-in to logout time of a user")
-    parser.add_argument("--refresh-every", type=float, default=60, help="seconds between a user's token refreshes")
+    parser.add_argument("--refresh-every", type=float, default=120, help="seconds between a user's token refreshes")
     parser.add_argument("--window", type=float, default=5.0)
     parser.add_argument("--source-ips", type=int, default=250, help="spread WebSockets over 127.0.1.x addresses")
     parser.add_argument("--profile", action="store_true", help="py-spy the servers for 30 s mid-hold")

@@ -381,7 +381,7 @@ class RestUser:
     async def run(self, start_at: float) -> None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
         s, rng = self.s, self.rng
-        refresh_every = s.cfg.get("refresh_every_seconds", 60.0)
+        refresh_every = s.cfg.get("refresh_every_seconds", 120.0)
         session_seconds = s.cfg.get("session_seconds", 240.0)
         s.rest_active += 1
         try:
