@@ -188,6 +188,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "coinlink.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "coinlink.errors.exception_handler",
+    "DEFAULT_METADATA_CLASS": "coinlink.metadata.ActionlessMetadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "COERCE_DECIMAL_TO_STRING": False,
