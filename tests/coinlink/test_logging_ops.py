@@ -68,6 +68,9 @@ def test_it_fills_the_user_id_for_a_jwt_authenticated_drf_request(owner, owner_c
     (line,) = _access(json_log)
     assert line["user_id"] == str(owner.pk)
     assert line["status"] == 200
+    # Lines the view itself writes carry the user too, and the same request id.
+    (inside,) = [line for line in _lines(json_log) if line["message"] == "whoami called"]
+    assert inside["user_id"] == str(owner.pk) and inside["request_id"] == line["request_id"]
 
 
 def test_it_logs_no_password_token_header_or_cookie_even_from_careless_code(json_log):
