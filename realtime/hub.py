@@ -178,7 +178,7 @@ class Hub:
 
     # -- snapshots ------------------------------------------------------------------------------
     async def snapshot(self, *, quote: str, symbols: frozenset[str] | None) -> TickerBatch:
-        """The current tickers of a symbol set, shared by the sockets connecting at the same moment.
+        """The current tickers of a symbol set, read and encoded once for the sockets connecting together.
 
         A read is reused only while no update cycle of that quote has arrived since it started, so a
         socket that registered after a cycle never receives a snapshot older than that cycle.
@@ -191,10 +191,7 @@ class Hub:
             cached = (generation, now, self.loop.create_future())
             self._snapshots[key] = cached
             self.loop.create_task(self._snapshot_fill(key, cached[2]))
-        result = await asyncio.shield(cached[2])
-        if symbols is None and result["data"] and quote not in self.top:
-            self.top[quote] = [t["symbol"] for t in result["data"]]
-        return TickerBatch({t["symbol"]: t for t in result["data"]}, result["timestamp"], result["stale"])
+        return await asyncio.shield(cached[2])
 
     async def _snapshot_fill(self, key: tuple, future: asyncio.Future) -> None:
         quote, symbols = key
@@ -206,7 +203,11 @@ class Hub:
             future.set_exception(exc)
             future.exception()  # mark retrieved: each waiter gets its own copy through the shield
             return
-        future.set_result(result)
+        if symbols is None and result["data"] and quote not in self.top:
+            self.top[quote] = [t["symbol"] for t in result["data"]]
+        batch = TickerBatch({t["symbol"]: t for t in result["data"]}, result["timestamp"], result["stale"])
+        batch.text(0)  # encoded once for every socket that shares this snapshot
+        future.set_result(batch)
 
     # -- periodic jobs --------------------------------------------------------------------------
     async def _subscribe_forever(self) -> None:

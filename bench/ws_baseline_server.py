@@ -1,0 +1,77 @@
+"""The physical baseline for bench/ws_fanout.py: the least a Python WebSocket server can do per cycle.
+
+One `websockets` server, one Redis subscription on the same channel as CoinLink's hub; each published
+cycle is encoded ONCE and written to every socket with `websockets.broadcast` (no per-socket task,
+no per-socket seq, no Django). Same frames on the wire as CoinLink except that `seq` is the cycle
+number.
+
+    python bench/ws_baseline_server.py --port 8765 --redis redis://127.0.0.1:6379/4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, datetime
+from urllib.parse import urlparse
+
+import redis.asyncio as aioredis
+from websockets.asyncio.server import broadcast, serve
+
+CONNECTIONS: set = set()
+
+
+async def handler(ws) -> None:
+    CONNECTIONS.add(ws)
+    try:
+        await ws.send(json.dumps({"type": "connected", "connection_id": str(id(ws)), "timestamp": _iso(None)}))
+        async for _ in ws:
+            pass
+    finally:
+        CONNECTIONS.discard(ws)
+
+
+async def fan_out(redis_url: str) -> None:
+    db = urlparse(redis_url).path.strip("/") or "0"
+    client = aioredis.Redis.from_url(redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(f"coinlink:{db}:realtime")
+    cycle = 1
+    async for message in pubsub.listen():
+        if message.get("type") != "message":
+            continue
+        event = json.loads(message["data"])
+        if event.get("kind") != "tickers":
+            continue
+        cycle += 1
+        frame = json.dumps(
+            {
+                "type": "crypto_ticker_update",
+                "data": event["tickers"],
+                "timestamp": _iso(event["observed_at"]),
+                "stale": False,
+                "seq": cycle,
+            },
+            separators=(",", ":"),
+        )
+        broadcast(CONNECTIONS, frame)
+
+
+def _iso(epoch: float | None) -> str:
+    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/4")
+    args = parser.parse_args()
+    async with serve(handler, args.host, args.port, compression=None, ping_interval=20, backlog=4096):
+        await fan_out(args.redis)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
