@@ -70,6 +70,7 @@ class Config:
     notification_retention_days: int
     ratelimit_default: str
     ratelimit_market: str
+    ratelimit_user: str
     ratelimit_enabled: bool
     ws_max_per_ip: int
     ws_max_frame_bytes: int
@@ -309,6 +310,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         notification_retention_days=r.int("NOTIFICATION_RETENTION_DAYS", 90, 1),
         ratelimit_default=_rate(r, "RATELIMIT_DEFAULT", "100/m"),
         ratelimit_market=_rate(r, "RATELIMIT_MARKET", "600/m"),
+        ratelimit_user=_rate(r, "RATELIMIT_USER", "600/m"),
         ratelimit_enabled=r.bool("RATELIMIT_ENABLED", True),
         ws_max_per_ip=r.int("WS_MAX_PER_IP", 50, 1),
         ws_max_frame_bytes=r.int("WS_MAX_FRAME_BYTES", 65536, 1024),

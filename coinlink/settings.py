@@ -192,7 +192,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "COERCE_DECIMAL_TO_STRING": False,
-    "DEFAULT_THROTTLE_CLASSES": [],
+    # Per authenticated user, across all their addresses (the middleware limits per IP before auth).
+    "DEFAULT_THROTTLE_CLASSES": ["coinlink.throttling.UserRateLimit"],
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -243,6 +244,7 @@ RATELIMIT_USE_CACHE = "default"
 RATELIMIT_IP_META_KEY = "coinlink.net.client_ip_for_ratelimit"
 RATELIMIT_DEFAULT = CONFIG.ratelimit_default
 RATELIMIT_MARKET = CONFIG.ratelimit_market
+RATELIMIT_USER = CONFIG.ratelimit_user
 RATELIMIT_EXCEPTION_CLASS = "django_ratelimit.exceptions.Ratelimited"
 
 # --- Metrics ---------------------------------------------------------------------------------

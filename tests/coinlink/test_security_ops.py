@@ -244,3 +244,16 @@ def test_probes_answer_a_replica_addressed_by_ip_but_the_api_does_not(client, se
     refused = client.get("/api/v2/nowhere", HTTP_HOST="10.0.3.7:8000")
     assert refused.status_code == 400
     assert client.get("/admin/login/", HTTP_HOST="10.0.3.7:8000").status_code == 400
+
+
+@pytest.mark.django_db
+def test_an_authenticated_user_has_one_budget_across_addresses(owner_client, other_client, settings):
+    settings.RATELIMIT_USER = "3/m"
+    statuses = [
+        owner_client.get("/api/v2/user/profile", REMOTE_ADDR=f"198.51.100.{n}").status_code for n in range(1, 5)
+    ]
+    assert statuses == [200, 200, 200, 429]
+    refused = owner_client.get("/api/v2/user/profile", REMOTE_ADDR="203.0.113.50")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert refused.json()["code"] == "rate_limited"
+    assert other_client.get("/api/v2/user/profile").status_code == 200  # another user is unaffected
