@@ -251,3 +251,21 @@ def test_the_payload_formats_fields_as_drf_would(owner):
     assert payload["created_at"] == serializers.DateTimeField().to_representation(note.created_at)
     assert payload["id"] == str(note.pk)
     assert payload["data"] == {"symbol": "BTC", "price": 101.5}
+
+
+def test_a_busy_cycle_pushes_every_notification_to_its_own_user(pushes, django_capture_on_commit_callbacks):
+    from tests.factories import UserFactory
+
+    users = [UserFactory() for _ in range(40)]  # above the threshold where pushes overlap on threads
+    for user in users:
+        AlertFactory(user=user, symbol="ETH", condition="below", target_value=Decimal("3000"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        fired = evaluation.alerts_evaluate(
+            quote="usd", prices=[{"symbol": "ETH", "price": "2900"}], previous_prices={"ETH": "3100"}
+        )
+
+    assert fired == 40
+    pushed = {(p["user_id"], p["notification"]["id"]) for p in pushes}
+    stored = {(str(n.user_id), str(n.pk)) for n in Notification.objects.all()}
+    assert pushed == stored and len(pushed) == 40
