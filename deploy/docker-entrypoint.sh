@@ -11,7 +11,7 @@ if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
 fi
 
 role="${1:-web}"
-[ "$#" -gt 0 ] && shift
+if [ "$#" -gt 0 ]; then shift; fi
 case "$role" in
   web)
     exec gunicorn coinlink.wsgi:application --config /app/deploy/gunicorn.conf.py "$@" ;;

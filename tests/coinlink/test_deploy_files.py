@@ -287,3 +287,20 @@ def test_every_periodic_job_expires_before_its_next_run(settings):
     for name, entry in schedule.items():
         expires = entry["options"]["expires"]
         assert 0 < expires < entry["schedule"], name
+
+
+def test_the_entrypoint_runs_manage_commands_and_empties_the_metrics_directory(tmp_path):
+    from tests.coinlink.procs import BIN, child_env
+
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_123.db").write_bytes(b"stale")
+    env = child_env(PATH=f"{BIN}:/usr/bin:/bin", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    script = str(ROOT / "deploy/docker-entrypoint.sh")
+    result = subprocess.run(["sh", script, "manage", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+    # The stale file of an earlier run is gone; what is there now was written by this run.
+    assert metrics_dir.is_dir() and not (metrics_dir / "counter_123.db").exists()
+    passthrough = subprocess.run(["sh", script, "echo", "as", "given"], env=env, capture_output=True, text=True)
+    assert passthrough.stdout == "as given\n"
