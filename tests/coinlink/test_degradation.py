@@ -50,10 +50,17 @@ def _failures(group: str, outcome: str) -> float:
 
 
 @pytest.fixture
-def private_redis(settings):
+def private_redis(settings, monkeypatch):
+    """Every Redis use of the app (Django cache, the per-IP guard's direct client) on a private server."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
+    import redis as redis_py
+
+    from coinlink import redis as coinlink_redis
+
     redis = PrivateRedis().start()
+    client = redis_py.Redis.from_url(redis.url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    monkeypatch.setattr(coinlink_redis, "get_redis", lambda: client)
     settings.CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
