@@ -126,3 +126,43 @@ def test_the_text_format_is_readable_and_redacted():
     line = TextFormatter().format(record)
     assert "INFO" in line and "POST /api/v2/auth/login" in line and "request_id=r-1" in line
     assert "abc" not in line
+
+
+def test_signup_login_refresh_and_logout_leave_no_secret_in_the_logs(json_log):
+    client = Client()
+    password = "Tr0ub4dor&3-horse-battery"
+    signup = client.post(
+        "/api/v2/auth/signup",
+        data=json.dumps({"email": "new.user@example.com", "password": password}),
+        content_type="application/json",
+    )
+    assert signup.status_code == 201, signup.content
+    wrong = client.post(
+        "/api/v2/auth/login",
+        data=json.dumps({"email": "new.user@example.com", "password": password + "x"}),
+        content_type="application/json",
+    )
+    assert wrong.status_code == 401
+    login = client.post(
+        "/api/v2/auth/login",
+        data=json.dumps({"email": "new.user@example.com", "password": password}),
+        content_type="application/json",
+    )
+    tokens = login.json()["tokens"]
+    refreshed = client.post(
+        "/api/v2/auth/refresh",
+        data=json.dumps({"refresh_token": tokens["refresh_token"]}),
+        content_type="application/json",
+    ).json()["tokens"]
+    logout = client.post(
+        "/api/v2/auth/logout",
+        data=json.dumps({"refresh_token": refreshed["refresh_token"]}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {refreshed['access_token']}",
+    )
+    assert logout.status_code == 204
+    output = json_log.getvalue()
+    assert len(_access(json_log)) == 5  # every request was logged ...
+    secrets = [password, tokens["access_token"], tokens["refresh_token"], refreshed["access_token"]]
+    for secret in [*secrets, refreshed["refresh_token"]]:
+        assert secret not in output  # ... and nothing secret was
