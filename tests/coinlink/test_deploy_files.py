@@ -270,7 +270,8 @@ def test_the_systemd_examples_cover_every_process_with_one_beat_and_a_oneshot_mi
         "coinlink-migrate.service",
     }
     assert "Type=oneshot" in units["coinlink-migrate.service"]
-    assert "@" not in "coinlink-beat.service" and "EXACTLY ONE" in units["coinlink-beat.service"]
+    # beat is a plain unit (workers are a template, coinlink-worker@N): it cannot be instantiated twice.
+    assert "EXACTLY ONE" in units["coinlink-beat.service"] and "%i" not in units["coinlink-beat.service"]
     for name, text in units.items():
         assert "User=coinlink" in text and "EnvironmentFile=/etc/coinlink/coinlink.env" in text, name
     assert "Requires=coinlink-migrate.service" in units["coinlink-web.service"]
