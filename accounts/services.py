@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -179,11 +180,14 @@ def _refresh_token_new(*, user_id: str, session_id: str) -> SessionRefreshToken:
 
 
 def _refresh_token_outstand(refresh: SessionRefreshToken, *, user_id) -> None:
-    """Record the token in simplejwt's outstanding list, so its blacklist and admin know it."""
+    """Record the token in simplejwt's outstanding list, so its blacklist and admin know it.
+
+    Only a digest of the token is stored: a copy of the database must not hand out live sessions.
+    """
     OutstandingToken.objects.create(
         user_id=user_id,
         jti=refresh[api_settings.JTI_CLAIM],
-        token=str(refresh),
+        token="sha256:" + hashlib.sha256(str(refresh).encode()).hexdigest(),
         created_at=refresh.current_time,
         expires_at=datetime_from_epoch(refresh["exp"]),
     )

@@ -227,6 +227,16 @@ def test_refresh_keeps_the_session_and_blacklists_the_old_token(anon_client, own
     assert BlacklistedToken.objects.filter(token__jti=old_jti).exists()
 
 
+def test_the_database_never_holds_a_usable_refresh_token(owner):
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    tokens = tokens_for(owner)
+
+    stored = OutstandingToken.objects.get(user=owner).token
+    assert tokens["refresh_token"] not in stored
+    assert stored.startswith("sha256:")
+
+
 def test_presenting_a_rotated_refresh_token_is_theft(anon_client, owner, committed, revoked_events):
     stolen = tokens_for(owner)
     elsewhere = tokens_for(owner, user_agent="Other/1")
