@@ -33,6 +33,9 @@ logger = logging.getLogger("accounts")
 PASSWORD_MAX_LENGTH = 256
 # Ended sessions stay visible (admin, stats) this long before tokens_purge deletes them.
 SESSION_HISTORY_DAYS = 30
+# Live sessions per user; a new sign-in beyond it ends the least recently used one (bounded growth
+# even under a credential-stuffing success or a script that logs in on every run).
+MAX_ACTIVE_SESSIONS = 50
 EMAIL_TAKEN = "This email address cannot be used for a new account."
 
 
@@ -155,9 +158,17 @@ def _session_start(*, user: User, client: ClientInfo) -> tuple[Session, IssuedTo
     session.save(force_insert=True)
     _refresh_token_outstand(refresh, user_id=user.pk)
     new_device = _device_record(user=user, fingerprint=fingerprint, client=client)
+    _sessions_cap(user=user)
     # Safe before commit: nobody knows this random id unless the transaction commits and returns it.
     session_cache.active_add(str(session.pk))
     return session, _issued(refresh, session_id=str(session.pk)), new_device
+
+
+def _sessions_cap(*, user: User) -> None:
+    live = Session.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now())
+    excess = list(live.order_by("-last_used_at", "-created_at").values_list("id", flat=True)[MAX_ACTIVE_SESSIONS:])
+    if excess:
+        sessions_revoke(user_id=user.pk, session_ids=excess, reason="session_limit")
 
 
 def _device_record(*, user: User, fingerprint: str, client: ClientInfo) -> bool:

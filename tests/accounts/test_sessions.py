@@ -303,6 +303,19 @@ def test_sequential_refreshes_each_succeed_once(owner):
     assert Session.objects.get(pk=tokens["session_id"]).revoked_at is None
 
 
+def test_a_sign_in_beyond_the_session_limit_ends_the_least_recently_used(owner, monkeypatch, committed):
+    monkeypatch.setattr(services, "MAX_ACTIVE_SESSIONS", 3)
+    oldest, *middle = [tokens_for(owner) for _ in range(3)]
+    Session.objects.filter(pk=oldest["session_id"]).update(last_used_at=timezone.now() - timedelta(hours=1))
+
+    with committed():
+        newest = tokens_for(owner)
+
+    assert not works(oldest)
+    assert all(works(t) for t in [*middle, newest])
+    assert Session.objects.get(pk=oldest["session_id"]).revoke_reason == "session_limit"
+
+
 # --- listing -----------------------------------------------------------------------------------
 
 
