@@ -72,8 +72,9 @@ def _tokens_response(body: dict, status_code: int = status.HTTP_200_OK) -> Respo
     return Response(body, status=status_code, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _session_id(request) -> str:
-    return request.auth[SESSION_CLAIM]
+def _session_id(request) -> str | None:
+    token = getattr(request, "auth", None)
+    return token.get(SESSION_CLAIM) if token is not None else None
 
 
 # --- /api/v2/auth/ -----------------------------------------------------------------------------
