@@ -99,6 +99,24 @@ def test_an_unknown_email_still_costs_a_password_hash(anon_client, owner, monkey
     assert len(calls) == 1
 
 
+def test_a_user_without_a_usable_password_looks_like_any_failure(anon_client, owner, monkeypatch):
+    from django.contrib.auth.hashers import BCryptSHA256PasswordHasher
+
+    owner.set_unusable_password()
+    owner.save()
+    calls = []
+    original = BCryptSHA256PasswordHasher.encode
+    monkeypatch.setattr(
+        BCryptSHA256PasswordHasher, "encode", lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    )
+
+    response = login(anon_client)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+    assert len(calls) == 1
+
+
 def test_an_inactive_user_cannot_sign_in(anon_client, owner):
     User.objects.filter(pk=owner.pk).update(is_active=False)
 
