@@ -22,6 +22,7 @@ logger = logging.getLogger("markets.backfill")
 # How far back each interval is kept and fetched (the longest period the history endpoint allows).
 WINDOW_DAYS = {"5m": 7, "1h": 90, "1d": 365}
 SERIES_PER_RUN = 60
+COINGECKO_CALL_INTERVAL = 4.0  # 15 calls/min for history; the ingest needs ~6/min of the demo plan's 30
 COVERAGE = 0.9
 
 
@@ -101,7 +102,7 @@ def candles_backfill(*, max_series: int = SERIES_PER_RUN, budget_seconds: float 
     """Fill the least-covered series, highest rank and USD first, within a per-run budget."""
     deadline = time.monotonic() + budget_seconds
     now = datetime.now(tz=UTC)
-    providers = {"coinbase": Coinbase(threads=1), "coingecko": CoinGecko()}
+    providers = {"coinbase": Coinbase(threads=1), "coingecko": CoinGecko(min_interval=COINGECKO_CALL_INTERVAL)}
     done = {"checked": 0, "fetched": 0, "candles": 0}
     quotes = sorted(settings.MARKET_QUOTES, key=lambda q: q != "usd")
     for quote in quotes:

@@ -15,6 +15,11 @@ def market_ingest() -> dict:
 
 @shared_task(name="markets.tasks.candles_backfill", ignore_result=True, soft_time_limit=900, time_limit=960)
 def candles_backfill() -> dict:
+    from django.conf import settings
+
     from markets.backfill import candles_backfill as run
 
+    if settings.EMBEDDED:
+        # The in-process scheduler runs jobs one after another: a long backfill would stall the ingest.
+        return run(max_series=5, budget_seconds=settings.MARKET_POLL_SECONDS / 2)
     return run(budget_seconds=840.0)

@@ -7,7 +7,6 @@ fits in one poll period.
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from markets.providers import validate as v
-from markets.providers.http import Upstream, UpstreamError
+from markets.providers.http import Pacer, Upstream, UpstreamError
 from markets.providers.validate import CandleRow, Rejected, TickerRow
 
 NAME = "coinbase"
@@ -25,30 +24,13 @@ MAX_CANDLES_PER_CALL = 300
 GRANULARITY = {"5m": 300, "1h": 3600, "1d": 86400}
 
 
-class _Pacer:
-    """Spaces request starts at least 1/rate apart across threads."""
-
-    def __init__(self, rate: float):
-        self.gap = 1.0 / rate
-        self.lock = threading.Lock()
-        self.next_at = 0.0
-
-    def wait(self) -> None:
-        with self.lock:
-            now = time.monotonic()
-            start = max(now, self.next_at)
-            self.next_at = start + self.gap
-        if start > now:
-            time.sleep(start - now)
-
-
 class Coinbase:
     name = NAME
 
     def __init__(self, upstream: Upstream | None = None, *, threads: int = 4):
         self.upstream = upstream or Upstream(NAME, settings.COINBASE_EXCHANGE_BASE_URL)
         self.threads = threads
-        self.pacer = _Pacer(REQUESTS_PER_SECOND)
+        self.pacer = Pacer(1.0 / REQUESTS_PER_SECOND)
 
     def _get(self, path: str, params: dict | None, *, endpoint: str, deadline: float):
         self.pacer.wait()

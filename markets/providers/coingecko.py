@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from markets.providers import validate as v
-from markets.providers.http import Upstream, UpstreamError
+from markets.providers.http import Pacer, Upstream, UpstreamError
 from markets.providers.validate import CandleRow, Rejected, TickerRow
 
 NAME = "coingecko"
@@ -29,11 +29,14 @@ def base_url_and_headers() -> tuple[str, dict[str, str]]:
 class CoinGecko:
     name = NAME
 
-    def __init__(self, upstream: Upstream | None = None):
+    def __init__(self, upstream: Upstream | None = None, *, min_interval: float = 0.0):
+        """`min_interval` spaces this instance's calls (the backfill keeps well under the demo plan's
+        30 calls/min, so a 429 cool-down never starves the ingest, which shares the breaker)."""
         if upstream is None:
             base, headers = base_url_and_headers()
             upstream = Upstream(NAME, base, headers=headers)
         self.upstream = upstream
+        self.pacer = Pacer(min_interval)
 
     def fetch_tickers(self, *, assets, quote: str, deadline: float) -> list[TickerRow]:
         """Tickers for `assets` (objects with symbol and coingecko_id) in `quote`, one HTTP call."""
@@ -56,6 +59,7 @@ class CoinGecko:
         return parse_markets(payload, by_id=by_id)
 
     def fetch_candles(self, *, coingecko_id: str, quote: str, interval: str, days: int, deadline: float):
+        self.pacer.wait()
         params: dict = {"vs_currency": quote, "days": days}
         if interval == "1d":
             params["interval"] = "daily"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -67,6 +68,23 @@ def build_client() -> httpx.Client:
         limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
         follow_redirects=False,
     )
+
+
+class Pacer:
+    """Spaces call starts at least `interval` seconds apart, across threads (upstream rate limits)."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self.lock = threading.Lock()
+        self.next_at = 0.0
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_at)
+            self.next_at = start + self.interval
+        if start > now:
+            sleep(start - now)
 
 
 class _Failure(Exception):
