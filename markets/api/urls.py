@@ -13,7 +13,7 @@ urlpatterns = [
     path("bitcoin/price", views.LegacyBitcoinPriceView.as_view(), name="legacy-bitcoin-price"),
 ]
 
-if getattr(settings, "BENCH_VIEWS", False):  # load-test baseline only (bench/rest_bench.py); never on by default
+if settings.BENCH_VIEWS:  # load-test baseline only (bench/rest_bench.py); never on by default
     from markets.api.bench import bench_constant
 
     urlpatterns.append(path("bench/constant", bench_constant, name="bench-constant"))

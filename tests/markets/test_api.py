@@ -306,3 +306,8 @@ def test_the_schema_documents_every_market_endpoint(anon_client):
         "/api/v2/market/{symbol}/price", "/api/v2/market/{symbol}/history", "/api/bitcoin/price",
     ):  # fmt: skip
         assert "get" in paths[path], path
+
+
+def test_the_bench_baseline_view_is_not_routed_by_default(anon_client):
+    response = anon_client.get("/api/bench/constant")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
