@@ -413,3 +413,20 @@ def test_verify_without_a_token_is_401(anon_client):
 
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+
+
+def test_a_new_device_sign_in_ends_up_as_a_security_alert(anon_client, owner, committed):
+    """End to end through coinlink.wiring: the contract's "new sign-ins from a new device create a security_alert"."""
+    from notifications.models import Notification
+
+    with committed():
+        login(anon_client, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="203.0.113.7")
+    with committed():
+        login(anon_client, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="203.0.113.8")
+    assert not Notification.objects.filter(user=owner).exists()
+
+    with committed():
+        login(anon_client, HTTP_USER_AGENT="Unknown/1", REMOTE_ADDR="192.0.2.50")
+
+    alert = Notification.objects.get(user=owner)
+    assert alert.type == "security_alert"
