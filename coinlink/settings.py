@@ -150,8 +150,9 @@ CELERY_BEAT_SCHEDULE: dict = {}  # filled by coinlink.schedule, the single sourc
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
+    # Also verifies bcrypt_sha256 hashes: Django maps an algorithm to the LAST hasher listing it, so
+    # listing Django's own BCryptSHA256PasswordHasher here too would shadow the configured rounds.
     "accounts.hashers.ConfiguredBCryptSHA256PasswordHasher",
-    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 BCRYPT_ROUNDS = CONFIG.bcrypt_rounds
