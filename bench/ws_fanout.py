@@ -286,6 +286,11 @@ def _server_command(kind: str, port: int) -> list[str]:
             "--backlog",
             "4096",
         ]
+    if kind == "asgi-floor":
+        return [
+            PYTHON, "-m", "uvicorn", "bench.ws_asgi_floor:app", "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false", "--backlog", "4096",
+        ]  # fmt: skip
     if kind == "daphne":
         return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", "coinlink.asgi:application"]
     return [PYTHON, str(BASE_DIR / "bench" / "ws_baseline_server.py"), "--port", str(port), "--redis", REDIS_URL]
@@ -399,7 +404,7 @@ def run_one(kind: str, clients: int, seconds: int, procs: int, concurrency: int,
         clients_cpu2 = sum(_proc_sample(w.pid)[0] for w in workers)
         if spy:
             spy.wait(30)
-        dropped = _dropped_frames(port) if kind != "baseline" else 0.0
+        dropped = _dropped_frames(port) if kind in ("uvicorn", "daphne") else 0.0
         results = []
         for worker in workers:
             worker.stdin.write("STOP\n")

@@ -14,8 +14,9 @@ import time
 import weakref
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from coinlink import metrics
 from realtime import events
@@ -108,7 +109,13 @@ class TickerBatch:
 
 
 class Outbox:
-    """Frames for one socket, written in order by `run()`; every method but `run` is non-blocking."""
+    """Frames for one socket, in order. Every method but `run` is non-blocking.
+
+    Fast path: when the socket's writer is idle, a frame is written inline by whoever offers it (the
+    hub's loop over its sockets), so a cycle costs no task switch per socket. The ASGI `send` is
+    stepped once by hand; if the server applies backpressure (the coroutine suspends), the writer task
+    takes that send over and finishes it, and everything after it queues or coalesces behind it.
+    """
 
     def __init__(self, send: Callable[[dict], Awaitable[None]]):
         self._send = send
@@ -117,13 +124,18 @@ class Outbox:
         self.holding = True  # until the connect snapshot is in, updates only accumulate
         self.seq = 0
         self.close_code: int | None = None
-        self._waiter: asyncio.Future | None = None
+        self._waiter: asyncio.Future | None = None  # set while the writer task is parked (idle)
+        self._stalled: tuple[Coroutine, Any, str | None, float | None] | None = None
         self._sending = False
         self._closer: asyncio.Future | None = None
+        self._tally: _Tally | None = None
 
     # -- producers (hub, consumer) --------------------------------------------------------------
     def push(self, frame_type: str, text: str) -> None:
         if self.close_code is not None:
+            return
+        if self._idle():
+            self._write_inline(text, frame_type, None)
             return
         if len(self._queue) >= MAX_QUEUED_FRAMES:
             metrics.WS_FRAMES_DROPPED.labels(frame_type).inc()
@@ -144,6 +156,9 @@ class Outbox:
             return
         if self.pending is None:
             self.pending = batch
+            if not self.holding and self._idle():
+                self._write_pending_inline()
+                return
         else:
             if not self.holding:
                 _DROPPED_TICKER.inc()
@@ -167,28 +182,79 @@ class Outbox:
         self.close_code = code
         metrics.WS_CLOSED.labels(reason or str(code)).inc()
         self._wake()
-        if self._sending:
+        if self._sending or self._stalled is not None:
             asyncio.get_running_loop().call_later(FORCE_CLOSE_AFTER_SECONDS, self._force_close)
+
+    # -- inline writes --------------------------------------------------------------------------
+    def _idle(self) -> bool:
+        """The writer task is parked with nothing queued: a frame can be written right here."""
+        return self._waiter is not None and self._stalled is None and not self._queue
+
+    def _write_pending_inline(self) -> None:
+        batch, self.pending = self.pending, None
+        self.seq += 1
+        latency = None if batch.observed_at is None else max(0.0, time.time() - batch.observed_at)
+        self._write_inline(batch.text(self.seq), None, latency)
+
+    def _write_inline(self, text: str, frame_type: str | None, latency: float | None) -> None:
+        coro = self._send({"type": "websocket.send", "text": text})
+        try:
+            step = coro.send(None)
+        except StopIteration:
+            self._written(frame_type, latency)
+            return
+        except Exception:
+            self._gone()
+            return
+        self._stalled = (coro, step, frame_type, latency)
+        self._wake()
+
+    def _written(self, frame_type: str | None, latency: float | None) -> None:
+        if frame_type is None:
+            if self._tally is None:
+                self._tally = _tally()
+            self._tally.frame(latency)
+        else:
+            metrics.WS_FRAMES_SENT.labels(frame_type).inc()
+
+    def _gone(self) -> None:
+        """The peer went away under a send; the consumer's receive loop sees the disconnect and cleans up."""
+        if self.close_code is None:
+            self.close_code = 1006
+        self._wake()
 
     # -- the writer -----------------------------------------------------------------------------
     async def run(self) -> None:
-        """Write frames until closed; then send the close frame (the server ends the connection)."""
+        """Write what the fast path could not, in order, until closed; then send the close frame."""
         loop = asyncio.get_running_loop()
-        tally = _tally()
-        while self.close_code is None:
-            if self._queue:
-                frame_type, text = self._queue.popleft()
-                await self._write(text)
-                metrics.WS_FRAMES_SENT.labels(frame_type).inc()
-            elif self.pending is not None and not self.holding:
-                batch, self.pending = self.pending, None
-                self.seq += 1
-                await self._write(batch.text(self.seq))
-                tally.frame(None if batch.observed_at is None else max(0.0, time.time() - batch.observed_at))
-            else:
-                self._waiter = loop.create_future()
-                await self._waiter
-        await self._send({"type": "websocket.close", "code": self.close_code})
+        try:
+            while self.close_code is None:
+                if self._stalled is not None:
+                    coro, step, frame_type, latency = self._stalled
+                    await _finish(coro, step)
+                    self._stalled = None
+                    self._written(frame_type, latency)
+                elif self._queue:
+                    frame_type, text = self._queue.popleft()
+                    await self._write(text)
+                    self._written(frame_type, None)
+                elif self.pending is not None and not self.holding:
+                    batch, self.pending = self.pending, None
+                    self.seq += 1
+                    await self._write(batch.text(self.seq))
+                    self._written(None, None if batch.observed_at is None else time.time() - batch.observed_at)
+                else:
+                    self._waiter = loop.create_future()
+                    try:
+                        await self._waiter
+                    finally:
+                        self._waiter = None
+            if self.close_code != 1006:
+                await self._send({"type": "websocket.close", "code": self.close_code})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._gone()  # a send failed: the connection is gone
 
     async def _write(self, text: str) -> None:
         self._sending = True
@@ -201,8 +267,24 @@ class Outbox:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        self._waiter = None
 
     def _force_close(self) -> None:
-        if self._sending:
+        if self._sending or self._stalled is not None:
             self._closer = asyncio.ensure_future(self._send({"type": "websocket.close", "code": self.close_code}))
+
+
+async def _finish(coro: Coroutine, step: Any) -> None:
+    """Run to completion, inside the calling task, a coroutine already stepped once by hand."""
+    try:
+        while True:
+            if step is None:
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wait([step])
+            try:
+                step = coro.send(None)
+            except StopIteration:
+                return
+    except BaseException:
+        coro.close()
+        raise

@@ -224,3 +224,29 @@ async def test_it_resubscribes_after_losing_redis_and_resends_a_snapshot(open_fe
         assert (await feed.receive_until("crypto_ticker_update", timeout=5))["data"][0]["price"] == 3.0
     finally:
         await client.aclose()
+
+
+async def test_it_retires_a_socket_whose_send_fails_without_disturbing_the_others(transactional_db):
+    hub = hub_current()
+    await hub.start()
+
+    class _Gone(_Socket):
+        async def _send(self, message: dict) -> None:
+            raise ConnectionResetError("peer went away")
+
+    gone, fine = _Gone({"BTC"}), _Socket({"BTC"})
+    writers = []
+    for socket in (gone, fine):
+        hub.add(socket)
+        writers.append(asyncio.ensure_future(socket.outbox.run()))
+    await asyncio.sleep(0)
+    try:
+        await _publish(quote="usd", tickers=[_ticker("BTC", 1.0)], observed_at=time.time())
+        await _until(lambda: len(fine.frames) == 1)
+        await asyncio.wait_for(writers[0], 1)  # the failed socket's writer ends quietly
+    finally:
+        for socket, writer in zip((gone, fine), writers, strict=True):
+            hub.remove(socket)
+            writer.cancel()
+    assert gone.outbox.close_code == 1006
+    assert fine.frames[0]["seq"] == 1
