@@ -29,6 +29,7 @@ logger = logging.getLogger("realtime.hub")
 TOP_LIMIT = 20
 READY_TIMEOUT_SECONDS = 3.0
 SNAPSHOT_TTL_SECONDS = 2.0
+MAX_CACHED_SNAPSHOTS = 256
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
 
@@ -188,10 +189,18 @@ class Hub:
         cached = self._snapshots.get(key)
         now = self.loop.time()
         if cached is None or cached[0] != generation or now - cached[1] > SNAPSHOT_TTL_SECONDS:
+            if len(self._snapshots) >= MAX_CACHED_SNAPSHOTS:
+                self._snapshots_prune(now)
             cached = (generation, now, self.loop.create_future())
             self._snapshots[key] = cached
             self.loop.create_task(self._snapshot_fill(key, cached[2]))
         return await asyncio.shield(cached[2])
+
+    def _snapshots_prune(self, now: float) -> None:
+        """Forget finished reads past their TTL, so distinct subscriptions cannot grow the cache without bound."""
+        for key, (_, started, future) in list(self._snapshots.items()):
+            if future.done() and now - started > SNAPSHOT_TTL_SECONDS:
+                del self._snapshots[key]
 
     async def _snapshot_fill(self, key: tuple, future: asyncio.Future) -> None:
         quote, symbols = key

@@ -250,3 +250,14 @@ async def test_it_retires_a_socket_whose_send_fails_without_disturbing_the_other
             writer.cancel()
     assert gone.outbox.close_code == 1006
     assert fine.frames[0]["seq"] == 1
+
+
+async def test_it_keeps_the_snapshot_cache_bounded_whatever_clients_subscribe_to(transactional_db, monkeypatch):
+    from realtime import hub as hub_module
+
+    monkeypatch.setattr(hub_module, "MAX_CACHED_SNAPSHOTS", 3)
+    monkeypatch.setattr(hub_module, "SNAPSHOT_TTL_SECONDS", 0.0)
+    hub = hub_current()
+    for symbols in (["BTC"], ["ETH"], ["SOL"], ["BTC", "ETH"], ["DOGE"], ["ADA"], ["XRP"]):
+        await hub.snapshot(quote="usd", symbols=frozenset(symbols))
+    assert len(hub._snapshots) <= 3
