@@ -40,6 +40,13 @@ class AssetSerializer(TickerSerializer):
     source = serializers.CharField(allow_null=True)
 
 
+class AssetPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = AssetSerializer(many=True)
+
+
 class CandleSerializer(serializers.Serializer):
     time = serializers.DateTimeField(help_text="Open time of the bar.")
     open = serializers.FloatField()

@@ -20,7 +20,7 @@ from coinlink.errors import DomainError, NotFound, ServiceUnavailable, json_erro
 from markets import selectors, snapshot
 from markets.api import params
 from markets.api.serializers import (
-    AssetSerializer,
+    AssetPageSerializer,
     HistorySerializer,
     LegacyBitcoinSerializer,
     MarketErrorSerializer,
@@ -220,7 +220,7 @@ class AssetsView(APIView):
             VS,
             IF_NONE_MATCH,
         ],
-        responses={200: AssetSerializer(many=True), **_errors(304, 400, 404, 429)},
+        responses={200: AssetPageSerializer, **_errors(304, 400, 404, 429)},
     )
     def get(self, request):
         query = request.query_params
