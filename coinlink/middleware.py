@@ -10,6 +10,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http.request import split_domain_port, validate_host
+from django.utils.functional import empty
 
 from coinlink import context, metrics
 from coinlink.errors import json_error, response_for_exception
@@ -60,7 +61,6 @@ class RequestIdMiddleware:
         metrics.HTTP_DURATION.labels(view=view, method=request.method, status=str(status)).observe(duration)
         if request.path_info in _QUIET_PATHS and status < 400:
             return
-        user = getattr(request, "user", None)
         access_log.info(
             "%s %s %s",
             request.method,
@@ -71,10 +71,22 @@ class RequestIdMiddleware:
                 "path": request.path,
                 "status": status,
                 "duration_ms": round(duration * 1000, 2),
-                "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
+                "user_id": _user_id(request),
                 "client_ip": client_ip(request),
             },
         )
+
+
+def _user_id(request) -> str | None:
+    """The authenticated user's id, without loading a user nobody loaded: evaluating the lazy
+    session user here would query the database after the response (and fail when it is down)."""
+    user = getattr(request, "user", None)
+    if user is None or getattr(user, "_wrapped", None) is empty:
+        return context.user_id.get()
+    try:
+        return str(user.pk) if user.is_authenticated else None
+    except Exception:  # an access log line must never turn a response into an error
+        return None
 
 
 class TrailingSlashMiddleware:

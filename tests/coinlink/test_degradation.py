@@ -169,6 +169,10 @@ def test_the_database_going_away_gives_503s_not_500s(owner, owner_client, settin
     _error(owner_client.get("/api/v2/user/profile"), 503, "database_unavailable")  # DRF view
     _error(client.get("/ops-test/db-down"), 503, "database_unavailable")  # plain Django view
     _error(client.get("/api/v2/market/assets"), 503, "database_unavailable")
+    # Session-backed admin: the session and user are loaded by middleware, still a JSON 503.
+    admin = Client(raise_request_exception=False)
+    admin.cookies["sessionid"] = "0123456789abcdefghijklmnopqrstuv"
+    _error(admin.get("/admin/"), 503, "database_unavailable")
     body = json.dumps({"email": owner.email, "password": "x" * 12})
     login = client.post(LOGIN, body, content_type="application/json")
     _error(login, 503, "database_unavailable")
