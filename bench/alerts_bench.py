@@ -174,7 +174,7 @@ def main() -> None:
     finally:
         teardown()
     print(
-        f"\n{options.alerts} active alerts, {options.assets} assets, moves up to +/-{options.move:.1%}, "
+        f"\n{options.alerts} active alerts, {options.assets} assets, moves up to +/-{options.move:.2%}, "
         f"pushes via {'Redis' if settings.CONFIG.redis_url else 'in-process hub'}: "
         f"fired median {int(statistics.median(fired))}; evaluated, claimed and stored (commit) median "
         f"{statistics.median(committed):.3f}s (max {max(committed):.3f}s); whole cycle with every live push "
