@@ -25,7 +25,8 @@ _PROBE = textwrap.dedent(
         "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_PROXY_SSL_HEADER", "SECURE_SSL_REDIRECT", "DEBUG")}}
     for name, path, headers in json.loads(sys.argv[1]):
         response = client.get(path, **headers)
-        out[name] = {"status": response.status_code, "headers": dict(response.headers)}
+        out[name] = {"status": response.status_code, "headers": dict(response.headers),
+                     "cookies": {key: morsel.output() for key, morsel in response.cookies.items()}}
     print(json.dumps(out))
     """
 )
@@ -35,6 +36,7 @@ _REQUESTS = [
     ("https_api", "/api/v2/nowhere", {"HTTP_HOST": "api.example.com", "HTTP_X_FORWARDED_PROTO": "https"}),
     ("http_api", "/api/v2/nowhere", {"HTTP_HOST": "api.example.com", "HTTP_X_FORWARDED_PROTO": "http"}),
     ("http_health", "/health", {"HTTP_HOST": "api.example.com"}),
+    ("admin_login", "/admin/login/", {"HTTP_HOST": "api.example.com", "HTTP_X_FORWARDED_PROTO": "https"}),
     ("foreign_host", "/api/v2/nowhere", {"HTTP_HOST": "evil.example.net", "HTTP_X_FORWARDED_PROTO": "https"}),
 ]
 
@@ -103,6 +105,10 @@ def test_it_uses_secure_cookies_and_no_debug_in_production(behind_tls_proxy):
     assert behind_tls_proxy["settings"]["SESSION_COOKIE_SECURE"] is True
     assert behind_tls_proxy["settings"]["CSRF_COOKIE_SECURE"] is True
     assert behind_tls_proxy["settings"]["DEBUG"] is False
+    login = behind_tls_proxy["admin_login"]
+    assert login["status"] == 200
+    cookie = login["cookies"]["csrftoken"]
+    assert "Secure" in cookie and "SameSite=Lax" in cookie
 
 
 def test_it_redirects_plain_http_api_calls_but_not_probes(behind_tls_proxy):
