@@ -11,7 +11,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from markets.api.params import invalid
+from coinlink.errors import DomainError
 from markets.models import Asset
 from markets.selectors import candle_history
 
@@ -31,7 +31,8 @@ ON_DEMAND_GUARD_SECONDS = 600
 def history_get(*, asset: Asset, quote: str, interval: str, period: str) -> tuple[bytes, str]:
     """`{symbol, interval, vs, candles}` as JSON bytes and its ETag."""
     if period not in ALLOWED[interval]:
-        raise invalid("period", f"with interval {interval} the period must be one of {', '.join(ALLOWED[interval])}.")
+        message = f"with interval {interval} the period must be one of {', '.join(ALLOWED[interval])}."
+        raise DomainError(f"period: {message}", code="validation_error", errors={"period": [message]})
     key = f"markets:history:{asset.symbol}:{quote}:{interval}:{period}"
     cached = cache.get(key)
     if cached is not None:
