@@ -188,16 +188,6 @@ def notification_email_send(*, notification_id: str) -> bool:
 # --- Announcements --------------------------------------------------------------------------
 
 
-def announcement_create(*, title: str, message: str, priority: str, created_by) -> Announcement:
-    """Store an announcement and enqueue its sending after commit."""
-    with transaction.atomic():
-        announcement = Announcement.objects.create(
-            title=title, message=message, priority=priority, created_by=created_by
-        )
-        announcement_enqueue(announcement=announcement)
-    return announcement
-
-
 def announcement_enqueue(*, announcement: Announcement) -> None:
     from notifications.tasks import announcement_send
 
