@@ -195,3 +195,20 @@ def test_the_task_evaluates_through_celery_with_json_arguments(owner, settings):
     )
 
     assert result.get() == 1
+
+
+def test_it_counts_fired_alerts_and_notifications_after_commit(owner, django_capture_on_commit_callbacks):
+    from prometheus_client import REGISTRY
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    fired_before = sample("coinlink_alerts_fired_total", condition="below")
+    sent_before = sample("coinlink_notifications_total", type="price_alert", channel="in_app")
+    AlertFactory(user=owner, condition="below", target_value=Decimal("100"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluate("90")
+
+    assert sample("coinlink_alerts_fired_total", condition="below") == fired_before + 1
+    assert sample("coinlink_notifications_total", type="price_alert", channel="in_app") == sent_before + 1

@@ -195,3 +195,19 @@ def _ingest(prices: dict[str, str]) -> None:
         for symbol, price in prices.items()
     }
     tickers_store(quote="usd", rows=rows, observed_at=time.time())
+
+
+def test_embedded_an_ingest_write_fires_alerts_in_process(owner, settings):
+    """Without Redis, Celery runs alerts_evaluate in the ingest's process right after its commit."""
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        pytest.skip("with a broker this path is the worker end-to-end test above")
+    from notifications.models import Notification
+    from tests.notifications.factories import AlertFactory
+
+    _catalogue_and_first_prices()
+    AlertFactory(user=owner, symbol="BTC", condition="crosses_above", target_value=Decimal(70000))
+
+    _ingest({"BTC": "70500"})
+
+    note = Notification.objects.get(user=owner)
+    assert note.data["price"] == 70500.0 and note.data["previous_price"] == 69000.0
