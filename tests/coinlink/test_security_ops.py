@@ -222,8 +222,11 @@ def _assert_error(response, status: int):
         (b'{"email": "a@example.com", "password": "\xff\xfe"}', 400),  # invalid UTF-8
         (b'{"email": "a@example.com", "password": NaN}', 400),
         (b'{"email": ', 400),  # truncated
+        (b'{"email": "a@example.com", "password": ' + b"9" * 6000 + b"}", 400),  # integer past Python's limit
+        (b'{"email": ["a@example.com"], "password": {"x": 1}}', 400),  # wrong types
+        (b"[1, 2, 3]", 400),  # not an object
     ],
-    ids=["deep", "nul", "invalid-utf8", "nan", "truncated"],
+    ids=["deep", "nul", "invalid-utf8", "nan", "truncated", "huge-integer", "wrong-types", "array"],
 )
 def test_it_refuses_hostile_json_with_a_4xx_in_the_error_shape(client, body, status):
     _assert_error(_post(client, body), status)
