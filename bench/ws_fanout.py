@@ -264,6 +264,8 @@ def _server_env() -> dict:
 
 
 def _server_command(kind: str, port: int) -> list[str]:
+    if kind == "uvicorn-2w":  # two worker processes sharing the port, each with its own hub
+        return [*_server_command("uvicorn", port), "--workers", "2"]
     if kind == "uvicorn":
         return [
             PYTHON,
@@ -297,7 +299,20 @@ def _server_command(kind: str, port: int) -> list[str]:
 
 
 def _proc_sample(pid: int) -> tuple[float, int]:
-    """(cpu seconds, rss bytes) of a process."""
+    """(cpu seconds, rss bytes) of a process and its children (uvicorn --workers)."""
+    cpu, rss = _one_sample(pid)
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = [int(c) for c in fh.read().split()]
+    except OSError:
+        children = []
+    for child in children:
+        child_cpu, child_rss = _proc_sample(child)
+        cpu, rss = cpu + child_cpu, rss + child_rss
+    return cpu, rss
+
+
+def _one_sample(pid: int) -> tuple[float, int]:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
@@ -337,7 +352,7 @@ def run_one(kind: str, clients: int, seconds: int, procs: int, concurrency: int,
     )
     try:
         _wait_port(port)
-        time.sleep(1.0)
+        time.sleep(3.0 if kind == "uvicorn-2w" else 1.0)
         cpu0, rss0 = _proc_sample(server.pid)
         t_connect = time.monotonic()
         workers = []
@@ -404,7 +419,7 @@ def run_one(kind: str, clients: int, seconds: int, procs: int, concurrency: int,
         clients_cpu2 = sum(_proc_sample(w.pid)[0] for w in workers)
         if spy:
             spy.wait(30)
-        dropped = _dropped_frames(port) if kind in ("uvicorn", "daphne") else 0.0
+        dropped = _dropped_frames(port) if kind in ("uvicorn", "uvicorn-2w", "daphne") else 0.0
         results = []
         for worker in workers:
             worker.stdin.write("STOP\n")

@@ -154,6 +154,13 @@ def notification_push(*, user_id: str, notification: dict) -> None:
     _publish({"kind": "notification", "user_id": str(user_id), "notification": notification})
 
 
+def notification_push_many(*, notifications: list[tuple[str, dict]]) -> None:
+    """`notification_push` for many (user_id, notification) pairs in one Redis round trip (pipelined)."""
+    _publish_many(
+        [{"kind": "notification", "user_id": str(user_id), "notification": n} for user_id, n in notifications]
+    )
+
+
 def sessions_revoked_publish(*, user_id: str, session_ids: list[str], reason: str) -> None:
     """Close (4001) every socket authenticated with one of these sessions, in every process."""
     if not session_ids:
@@ -188,19 +195,32 @@ def _top_symbols() -> list[str] | None:
 
 
 def _publish(message: dict) -> None:
-    payload = json.dumps(message, separators=(",", ":"), default=_json_default)
+    _publish_many([message])
+
+
+def _publish_many(messages: list[dict]) -> None:
+    if not messages:
+        return
+    payloads = [json.dumps(m, separators=(",", ":"), default=_json_default) for m in messages]
     if settings.CONFIG.redis_url is None:
         from realtime import hub
 
-        hub.deliver_local(payload)
+        for payload in payloads:
+            hub.deliver_local(payload)
         return
     try:
         from coinlink.redis import get_redis
 
-        get_redis().publish(channel_name(), payload)
+        if len(payloads) == 1:
+            get_redis().publish(channel_name(), payloads[0])
+            return
+        pipe = get_redis().pipeline(transaction=False)
+        for payload in payloads:
+            pipe.publish(channel_name(), payload)
+        pipe.execute()
     except Exception:
         # The feed is best effort: an ingest or a notification must not fail because Redis blinked.
-        logger.warning("realtime publish of %s failed", message["kind"], exc_info=True)
+        logger.warning("realtime publish of %d %s message(s) failed", len(messages), messages[0]["kind"], exc_info=True)
 
 
 def _json_default(value: Any) -> Any:

@@ -113,6 +113,21 @@ def celery_inline():
     app.conf.task_always_eager = before
 
 
+async def test_it_pushes_many_notifications_in_one_call_to_the_right_users(open_feed, owner, other_user, tokens):
+    mine, _ = await _signed_in(open_feed, (await sync_to_async(tokens)())["access_token"])
+    theirs, _ = await _signed_in(open_feed, (await sync_to_async(tokens)(other_user))["access_token"])
+    await sync_to_async(events.notification_push_many)(
+        notifications=[
+            (str(owner.pk), _notification("first")),
+            (str(other_user.pk), _notification("for the other user")),
+            (str(owner.pk), _notification("second")),
+        ]
+    )
+    assert [(await mine.receive_type("notification"))["data"]["title"] for _ in range(2)] == ["first", "second"]
+    assert (await theirs.receive_type("notification"))["data"]["title"] == "for the other user"
+    assert await mine.nothing()
+
+
 async def test_it_delivers_a_fired_alert_as_a_notification(open_feed, owner, tokens, store_prices, celery_inline):
     """The whole path: ingest -> alert evaluation -> notification -> the owner's socket."""
     from notifications.models import Alert
