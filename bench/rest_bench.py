@@ -1,6 +1,7 @@
 """REST hot-path benchmark: the cached ticker and price endpoints against a bare Django view.
 
-    .venv/bin/python bench/rest_bench.py [--workers 5] [--connections 100] [--duration 20] [--write-docs]
+    .venv/bin/python bench/rest_bench.py [--workers 5] [--connections 100] [--duration 10] [--rounds 3]
+        [--nice -10] [--write-docs] [--notes bench/rest_bench_notes.md]
 
 What it does, in one run:
   1. migrates a dedicated PostgreSQL database (`coinlink_markets_bench`) and fills it with one real
@@ -9,14 +10,17 @@ What it does, in one run:
      synthetic prices; never the real APIs); the snapshot lands in Redis (DB 3);
   2. starts gunicorn exactly as deploy/gunicorn.conf.py does (WSGI, sync workers, Prometheus
      multiprocess dir), with RATELIMIT_ENABLED=false (every wrk connection comes from 127.0.0.1,
-     the per-IP limit would answer 429) and COINLINK_BENCH_VIEWS=1 (routes /api/bench/constant);
-  3. runs wrk (keep-alive HTTP/1.1, 2 threads, N connections) against, in turn,
+     the per-IP limit would answer 429) and COINLINK_BENCH_VIEWS=1 (routes /api/bench/constant),
+     and a second identical server with the per-IP guard ON (RATELIMIT_MARKET so high it never
+     trips), so the cost of counting shows;
+  3. runs wrk (2 threads, N connections; gunicorn's sync workers close each connection) round-robin
+     over, --rounds times:
        /api/bench/constant          bare Django view, constant 2 kB JSON (the baseline)
        /api/v2/market/ticker        all 50 tickers, pre-encoded bytes from the snapshot (~16 kB)
        /api/v2/market/BTC/price     one pre-encoded ticker
-     each after a short warm-up, and reads throughput and p50/p95/p99 from a wrk Lua report; then
-     restarts gunicorn with the per-IP guard ON (RATELIMIT_MARKET so high it never trips) and
-     measures the ticker again, so the cost of counting shows;
+       /api/v2/market/ticker        on the server with the guard counting
+     and reports the median pass per endpoint (throughput, p50/p95/p99 from a wrk Lua report);
+     then measures CPU time per request in-process (no sockets) for the same views;
   4. prints a Markdown table, and with --write-docs replaces the `## REST hot path` section of
      docs/performance.md with it.
 wrk and gunicorn share the machine's cores, as they would not in production; the baseline pays
@@ -133,12 +137,14 @@ def wrk(url: str, connections: int, duration: int, script: str, nice: int = 0) -
 
 def table(results: list[tuple[str, dict]], baseline: float) -> str:
     lines = [
-        "| endpoint | req/s | vs bare view | p50 ms | p95 ms | p99 ms | max ms | non-2xx | socket errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | req/s (median run) | req/s min-max | vs bare view | p50 ms | p95 ms | p99 ms | max ms "
+        "| non-2xx | socket errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in results:
         lines.append(
-            f"| {label} | {r['rps']:,.0f} | {r['rps'] / baseline:.2f} | {r['p50'] / 1000:.1f} | "
+            f"| {label} | {r['rps']:,.0f} | {r['rps_min']:,.0f}-{r['rps_max']:,.0f} | {r['rps'] / baseline:.2f} | "
+            f"{r['p50'] / 1000:.1f} | "
             f"{r['p95'] / 1000:.1f} | {r['p99'] / 1000:.1f} | {r['max'] / 1000:.1f} | {r['non2xx']} | {r['errors']} |"
         )
     return "\n".join(lines)
@@ -230,13 +236,26 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def measure(base: str, targets, args, lua: str) -> list[tuple[str, dict]]:
+def measure(targets: list[tuple[str, str]], args, lua: str) -> list[tuple[str, dict]]:
+    """Round-robin over the targets `--rounds` times (each run `--duration` s), so bursts of other work on
+    the machine hit every endpoint alike; per endpoint: the median run, plus the spread of req/s."""
+    for _, url in targets:
+        wrk(url, args.connections, args.warmup, lua, args.nice)
+    runs: dict[str, list[dict]] = {label: [] for label, _ in targets}
+    for round_no in range(args.rounds):
+        for label, url in targets:
+            report = wrk(url, args.connections, args.duration, lua, args.nice)
+            runs[label].append(report)
+            rps, p99 = report["rps"], report["p99"] / 1000
+            print(f"round {round_no + 1} {label}: {rps:,.0f} req/s p99 {p99:.1f} ms", flush=True)
     results = []
-    for label, path in targets:
-        wrk(base + path, args.connections, args.warmup, lua, args.nice)
-        report = wrk(base + path, args.connections, args.duration, lua, args.nice)
-        print(f"{label}: {report['rps']:,.0f} req/s p99 {report['p99'] / 1000:.1f} ms", flush=True)
-        results.append((label, report))
+    for label, _ in targets:
+        ordered = sorted(runs[label], key=lambda r: r["rps"])
+        median = dict(ordered[len(ordered) // 2])
+        median["rps_min"], median["rps_max"] = ordered[0]["rps"], ordered[-1]["rps"]
+        median["non2xx"] = sum(r["non2xx"] for r in ordered)
+        median["errors"] = sum(r["errors"] for r in ordered)
+        results.append((label, median))
     return results
 
 
@@ -244,7 +263,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=5, help="gunicorn sync workers (deploy default: 2*cores+1)")
     parser.add_argument("--connections", type=int, default=100)
-    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="round-robin passes over the endpoints")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--log-level", default="info", help="the app's LOG_LEVEL (info logs one line per request)")
     parser.add_argument("--cpu-rounds", type=int, default=3000, help="requests per endpoint for the CPU table")
@@ -273,24 +293,23 @@ def main() -> None:
             ingest = prepare(args, env)
             print(f"ingest: {ingest}", flush=True)
             load_before = Path("/proc/loadavg").read_text().split()[:3]
-            server = start_server(env, args, port, tmp, "plain")
-            try:
-                results = measure(f"http://127.0.0.1:{port}", TARGETS, args, lua)
-            finally:
-                stop(server)
-            # The same ticker path with the per-IP guard counting (limit set so high it never trips).
+            # A second server with the per-IP guard counting (limit set so high it never trips).
             limited_env = dict(env, RATELIMIT_ENABLED="true", RATELIMIT_MARKET="1000000000/m")
-            port = free_port()
-            server = start_server(limited_env, args, port, tmp, "ratelimit")
+            limited_port = free_port()
+            servers = [start_server(env, args, port, tmp, "plain")]
             try:
-                results += measure(
-                    f"http://127.0.0.1:{port}",
-                    [("GET /api/v2/market/ticker, rate limit ON (counted, never trips)", "/api/v2/market/ticker")],
-                    args,
-                    lua,
+                servers.append(start_server(limited_env, args, limited_port, tmp, "ratelimit"))
+                targets = [(label, f"http://127.0.0.1:{port}{path}") for label, path in TARGETS]
+                targets.append(
+                    (
+                        "GET /api/v2/market/ticker, rate limit ON (counted, never trips)",
+                        f"http://127.0.0.1:{limited_port}/api/v2/market/ticker",
+                    )
                 )
+                results = measure(targets, args, lua)
             finally:
-                stop(server)
+                for server in servers:
+                    stop(server)
             load_after = Path("/proc/loadavg").read_text().split()[:3]
             cpu = cpu_table(env, args)
             print(cpu, flush=True)
@@ -307,7 +326,8 @@ def main() -> None:
         f"Measured by `bench/rest_bench.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, gunicorn with {args.workers} sync "
         f"workers (deploy/gunicorn.conf.py) against PostgreSQL and Redis on loopback, `wrk -t2 -c{args.connections} "
-        f"-d{args.duration}s` on the same machine, after a {args.warmup} s warm-up per endpoint. "
+        f"-d{args.duration}s` on the same machine, {args.rounds} round-robin passes over the endpoints after a "
+        f"{args.warmup} s warm-up each; the row is the median pass (latencies from that pass). "
         f"COINLINK_ENV=development with DEBUG off, LOG_LEVEL={args.log_level} (one access-log line per request), "
         f"**RATELIMIT_ENABLED=false** for the first three rows (all wrk connections share one IP, so the per-IP "
         f"limit RATELIMIT_MARKET would answer 429); the last row runs with the guard on and a limit too high to "
