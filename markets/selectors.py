@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, FilteredRelation, Q, QuerySet
 
+from coinlink import metrics
 from markets import snapshot
 from markets.models import INTERVAL_SECONDS, Asset, Candle, ProviderStatus
 
@@ -74,6 +75,7 @@ def market_data_status() -> dict:
     if last is None:
         return {"status": "stale", "age_seconds": None, "last_success": None}
     age = max(0.0, time.time() - last)
+    metrics.MARKET_DATA_AGE.set(age)
     return {
         "status": "ok" if age <= settings.MARKET_STALE_SECONDS else "stale",
         "age_seconds": round(age, 1),
