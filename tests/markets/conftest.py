@@ -83,6 +83,7 @@ class FakeUpstream:
         self.coingecko_down = False
         self.coinbase_down = False
         self.coinbase_products: set[str] | None = set()
+        self.delay = 0.0  # seconds CoinGecko takes to answer (a slow upstream keeps a run in flight)
         self.coingecko = router.get(f"{COINGECKO}/coins/markets").mock(side_effect=self._markets)
         self.coinbase_ticker = router.get(url__regex=rf"{COINBASE}/products/[A-Z0-9]+-[A-Z]+/ticker").mock(
             side_effect=lambda request: self._coinbase(request, "coinbase_exchange_ticker.json")
@@ -94,6 +95,10 @@ class FakeUpstream:
     def _markets(self, request):
         import httpx
 
+        if self.delay:
+            import time
+
+            time.sleep(self.delay)
         if self.coingecko_down:
             return httpx.Response(500, content=recorded_bytes("coingecko_error_500.json"))
         wanted = request.url.params["ids"].split(",")

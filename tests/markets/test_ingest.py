@@ -214,6 +214,7 @@ def test_two_workers_at_once_never_duplicate_a_candle(upstream, settings, waits)
     catalogue_load()
     fake = __import__("tests.markets.conftest", fromlist=["FakeUpstream"]).FakeUpstream(upstream)
     fake.prices = {"BTC": 50000.0, "ETH": 3000.0}
+    fake.delay = 0.5  # the first run is still in flight when the second one starts
     barrier = threading.Barrier(2)
     results, failures = [], []
 
