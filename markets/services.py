@@ -149,7 +149,7 @@ def _after_commit(quote: str, changed: dict[str, Decimal | None], observed_at: f
     snapshot.last_success_mark(at=observed_at)
     metrics.MARKET_DATA_AGE.set(max(0.0, time.time() - observed_at))
     entry = snapshot.snapshot_build(quote=quote)
-    tickers = [entry["tickers"][s] for s in entry["order"] if s in changed]
+    tickers = [dict(entry["tickers"][s]) for s in entry["order"] if s in changed]
     if not tickers:
         return
     previous = {s: None if p is None else str(p) for s, p in changed.items()}

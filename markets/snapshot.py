@@ -160,8 +160,8 @@ def fragment(entry: dict, symbol: str, stale: frozenset[str]) -> bytes:
 
 
 def ticker_with_staleness(entry: dict, symbol: str, stale: frozenset[str]) -> dict:
-    ticker = entry["tickers"][symbol]
-    return {**ticker, "stale": True} if symbol in stale else ticker
+    """A copy (callers may change it; the snapshot is shared by every request of this process)."""
+    return {**entry["tickers"][symbol], "stale": symbol in stale}
 
 
 def list_body(entry: dict, symbols: list[str], stale: frozenset[str]) -> tuple[bytes, bool]:

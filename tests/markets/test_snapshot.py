@@ -54,3 +54,12 @@ def test_a_stale_ticker_keeps_its_values_and_only_flips_the_flag():
     assert fresh.endswith(b'"stale":false}') and stale.endswith(b'"stale":true}')
     assert fresh[:-15] == stale[:-14]
     assert b'"price":1e-08' in fresh
+
+
+def test_callers_get_copies_they_may_change():
+    from markets.selectors import ticker_list
+
+    _price("BTC", "50000")
+    snapshot.snapshot_build(quote="usd")
+    ticker_list(quote="usd")["data"][0]["price"] = -1
+    assert ticker_list(quote="usd")["data"][0]["price"] == 50000.0
