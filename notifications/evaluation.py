@@ -55,7 +55,10 @@ class Tick:
 def ticks_parse(*, prices: list[dict], previous_prices: dict) -> list[Tick]:
     """The task's JSON arguments as Decimals; rows that are not finite numbers are skipped."""
     ticks = []
-    for row in prices:
+    previous_prices = previous_prices if isinstance(previous_prices, dict) else {}
+    for row in prices if isinstance(prices, list) else []:
+        if not isinstance(row, dict):
+            continue
         symbol = str(row.get("symbol") or "").upper()
         price = _decimal(row.get("price"))
         if not symbol or price is None or price <= 0:

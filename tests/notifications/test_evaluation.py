@@ -212,3 +212,14 @@ def test_it_counts_fired_alerts_and_notifications_after_commit(owner, django_cap
 
     assert sample("coinlink_alerts_fired_total", condition="below") == fired_before + 1
     assert sample("coinlink_notifications_total", type="price_alert", channel="in_app") == sent_before + 1
+
+
+@pytest.mark.parametrize(
+    ("prices", "previous"), [(None, {}), ("BTC", {}), (["BTC", 3], {}), ([{"symbol": "BTC", "price": "5"}], ["x"])]
+)
+def test_it_shrugs_off_malformed_task_arguments(owner, prices, previous):
+    AlertFactory(user=owner, condition="below", target_value=Decimal("100"))
+
+    fired = evaluation.alerts_evaluate(quote="usd", prices=prices, previous_prices=previous)
+
+    assert fired == (1 if previous == ["x"] else 0)
