@@ -129,3 +129,25 @@ def test_the_admin_finds_alerts_and_notifications_by_email_and_symbol(owner, cli
     assert by_email.context["cl"].result_count == 1
     assert by_symbol.context["cl"].result_count == 1
     assert client.get("/admin/notifications/alert/?q=nobody@example.com").context["cl"].result_count == 0
+
+
+def test_the_admin_send_action_queues_only_unsent_announcements(owner, client, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    owner.is_staff = owner.is_superuser = True
+    owner.save()
+    client.force_login(owner)
+    unsent = Announcement.objects.create(title="a", message="m")
+    sent = Announcement.objects.create(title="b", message="m", sent_at=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            "/admin/notifications/announcement/",
+            {"action": "send", "_selected_action": [unsent.pk, sent.pk]},
+        )
+
+    assert response.status_code == 302
+    assert len(callbacks) == 1
+    page = client.get(f"/admin/notifications/announcement/{sent.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="title"' not in page.content.decode()  # what went out stays as it went out
