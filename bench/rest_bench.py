@@ -311,20 +311,20 @@ def main() -> None:
                 for server in servers:
                     stop(server)
             load_after = Path("/proc/loadavg").read_text().split()[:3]
-            cpu = cpu_table(env, args)
-            print(cpu, flush=True)
+            cpu_rows = cpu_table(env, args)
+            print(cpu_rows, flush=True)
         finally:
             if upstream is not None:
                 stop(upstream)
 
     rows = table(results, results[0][1]["rps"])
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if "model name" in ln), "?")
+    cpu_model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if "model name" in ln), "?")
     nice = f" Server and wrk ran at nice {args.nice} (the machine was shared with other work)." if args.nice else ""
     section = (
         f"{SECTION}\n\n"
         f"Measured by `bench/rest_bench.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
-        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, gunicorn with {args.workers} sync "
+        f"{os.cpu_count()} cores ({cpu_model}), Python {platform.python_version()}, gunicorn with {args.workers} sync "
         f"workers (deploy/gunicorn.conf.py) against PostgreSQL and Redis on loopback, `wrk -t2 -c{args.connections} "
         f"-d{args.duration}s` on the same machine, {args.rounds} round-robin passes over the endpoints after a "
         f"{args.warmup} s warm-up each; the row is the median pass (latencies from that pass). "
@@ -338,7 +338,7 @@ def main() -> None:
         "The same requests without sockets or other processes in the way: CPU time per request through the whole "
         "WSGI stack (every middleware, the access log), measured in one process with `time.process_time` "
         f"over {args.cpu_rounds} requests each (2 cores / this = the CPU-bound ceiling in req/s):\n\n"
-        f"{cpu}\n\n"
+        f"{cpu_rows}\n\n"
         "Targets: cached ticker >= 3,000 req/s, >= 0.6 of the bare view, p99 < 50 ms at 100 clients.\n"
     )
     if args.notes:
