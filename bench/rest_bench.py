@@ -311,6 +311,7 @@ def main() -> None:
                 for server in servers:
                     stop(server)
             load_after = Path("/proc/loadavg").read_text().split()[:3]
+            recycled = sum(log.read_text().count("Autorestarting worker") for log in Path(tmp).glob("gunicorn-*.log"))
             cpu_rows = cpu_table(env, args)
             print(cpu_rows, flush=True)
         finally:
@@ -333,7 +334,8 @@ def main() -> None:
         f"limit RATELIMIT_MARKET would answer 429); the last row runs with the guard on and a limit too high to "
         f"trip, to show what counting costs. COINLINK_BENCH_VIEWS=1 routes the baseline view. Data: one real "
         f"ingest cycle ({ingest}) from bench/fake_upstream.py. Load average before/after: "
-        f"{' '.join(load_before)} / {' '.join(load_after)}.{nice}\n\n"
+        f"{' '.join(load_before)} / {' '.join(load_after)}.{nice} Workers recycled by gunicorn's max_requests "
+        f"during the run: {recycled}.\n\n"
         f"{rows}\n\n"
         "The same requests without sockets or other processes in the way: CPU time per request through the whole "
         "WSGI stack (every middleware, the access log), measured in one process with `time.process_time` "
