@@ -48,7 +48,9 @@ def _metrics_server(**kwargs):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    start_http_server(port, addr=os.environ.get("CELERY_METRICS_ADDR", "0.0.0.0"), registry=registry)  # noqa: S104
+    # Inside the container network only; Prometheus scrapes it there. nosec: bandit B104 is intended.
+    addr = os.environ.get("CELERY_METRICS_ADDR", "0.0.0.0")  # noqa: S104  # nosec B104
+    start_http_server(port, addr=addr, registry=registry)
 
 
 @signals.worker_process_shutdown.connect
