@@ -311,3 +311,18 @@ def test_the_schema_documents_every_market_endpoint(anon_client):
 def test_the_bench_baseline_view_is_not_routed_by_default(anon_client):
     response = anon_client.get("/api/bench/constant")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_the_cached_path_skips_redis_between_rechecks(anon_client, market, monkeypatch):
+    from markets import snapshot as snap
+
+    anon_client.get("/api/v2/market/ticker")
+    checked = snap._checked["usd"]
+    monkeypatch.setattr("markets.snapshot.time.monotonic", lambda: checked + snap.LOCAL_RECHECK_SECONDS / 2)
+
+    def no_cache(*args, **kwargs):
+        raise AssertionError("the hot path must not call the cache within the recheck period")
+
+    monkeypatch.setattr("markets.snapshot.cache.get", no_cache)
+    assert anon_client.get("/api/v2/market/ticker").status_code == 200
+    assert anon_client.get("/api/v2/market/ETH/price").status_code == 200
