@@ -171,7 +171,8 @@ def test_the_entrypoint_is_valid_shell_and_knows_every_role():
     for role in ("web)", "ws)", "worker)", "beat)", "migrate)", "manage)"):
         assert role in text
     assert "gunicorn coinlink.wsgi:application --config /app/deploy/gunicorn.conf.py" in text
-    assert "uvicorn coinlink.asgi:application" in text and "--ws websockets" in text
+    assert "uvicorn coinlink.asgi:application" in text and "--ws websockets-sansio" in text
+    assert "--ws-per-message-deflate false" in text and "--ws-max-size" in text
     assert "celery -A coinlink worker" in text and "celery -A coinlink beat" in text
 
 

@@ -35,7 +35,8 @@ def stack(tmp_path_factory):
     ws = subprocess.Popen(
         [
             *(str(BIN / "uvicorn"), "coinlink.asgi:application", "--host", "127.0.0.1"),
-            *("--port", str(ws_port), "--ws", "websockets", "--no-access-log"),
+            *("--port", str(ws_port), "--ws", "websockets-sansio", "--ws-per-message-deflate", "false"),
+            "--no-access-log",
         ],
         cwd=ROOT,
         env=env,
