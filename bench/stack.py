@@ -6,7 +6,7 @@
 `up` starts, each in its own process group, with the same commands as deploy/docker-entrypoint.sh:
   - the fake upstream (bench/fake_upstream.py)   CoinGecko/Coinbase over HTTP, prices moving
   - web:    gunicorn coinlink.wsgi, sync workers (deploy/gunicorn.conf.py)   HTTP API
-  - ws:     uvicorn coinlink.asgi --ws websockets                             /ws only
+  - ws:     uvicorn coinlink.asgi --ws websockets-sansio (no deflate)         /ws only
   - worker: celery -A coinlink worker --concurrency 2
   - beat:   celery -A coinlink beat (exactly one)
 against the local PostgreSQL (database `coinlink_load`) and Redis (DB 7), COINLINK_ENV=production.
@@ -169,7 +169,11 @@ def up(args) -> None:
                 "--port",
                 str(args.ws_port),
                 "--ws",
-                "websockets",
+                "websockets-sansio",
+                "--ws-per-message-deflate",
+                "false",
+                "--ws-max-size",
+                "65536",
                 "--proxy-headers",
                 "--forwarded-allow-ips",
                 "127.0.0.1",
