@@ -20,7 +20,7 @@ from django.conf import settings
 from coinlink import metrics
 from realtime import data, events
 from realtime.hub import GroupKey, Hub, hub_current
-from realtime.outbox import Outbox
+from realtime.outbox import Outbox, TickerBatch
 
 logger = logging.getLogger("realtime.consumers")
 
@@ -96,9 +96,9 @@ class FeedConsumer:
         try:
             batch = await self.hub.snapshot(quote=self.quote, symbols=symbols)
         except Exception:
+            # The store is down: say so (empty and stale, nothing invented); live updates still flow.
             logger.warning("ticker snapshot unavailable", exc_info=True)
-            self.outbox.release()  # updates still flow; the client only misses the snapshot
-            return
+            batch = TickerBatch({}, events.now_iso(), True)
         self.outbox.offer_snapshot(batch)
 
     # -- client frames --------------------------------------------------------------------------
@@ -125,7 +125,12 @@ class FeedConsumer:
         if handler is None:
             self._error("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
             return
-        await handler(self, frame)
+        try:
+            await handler(self, frame)
+        except Exception:
+            # A backend (database, cache) failing must cost the client one error frame, not the socket.
+            logger.exception("WebSocket %s frame failed", frame["type"])
+            self._error("unavailable", "The server could not handle this frame right now; try again shortly.")
 
     def _within_rate(self) -> bool:
         """Token bucket: WS_MAX_FRAMES_PER_SECOND sustained, bursts up to the same number."""

@@ -147,3 +147,27 @@ async def test_it_allows_a_steady_client_under_the_frame_rate(open_feed, store_p
         await asyncio.sleep(0.13)
     await feed.send({"type": "ping"})
     assert (await feed.receive_type("pong"))["type"] == "pong"
+
+
+async def test_it_survives_its_backends_failing(open_feed, store_prices, monkeypatch):
+    """The database or cache failing under a frame costs the client an error frame, never the socket."""
+    from django.db import OperationalError
+
+    import realtime.data
+
+    await store_prices({"BTC": "1"})
+
+    async def unavailable(**kwargs):
+        raise OperationalError("the database is unavailable")
+
+    monkeypatch.setattr(realtime.data, "ticker_snapshot", unavailable)
+    monkeypatch.setattr(realtime.data, "symbols_known", unavailable)
+    feed = await open_feed()
+    await feed.receive_type("connected")
+    snapshot = await feed.receive_type("crypto_ticker_update")
+    assert (snapshot["data"], snapshot["stale"], snapshot["seq"]) == ([], True, 1)  # honest, not invented
+
+    await feed.send({"type": "subscribe", "symbols": ["BTC"]})
+    assert (await feed.receive_type("error"))["code"] == "unavailable"
+    await feed.send({"type": "ping"})
+    assert (await feed.receive_type("pong"))["type"] == "pong"
