@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from dataclasses import dataclass
 
 
@@ -26,7 +27,10 @@ class Response:
     elapsed_ms: float
 
     def json(self):
-        return json.loads(self.body) if self.body else None
+        body = self.body
+        if body and self.headers.get("content-encoding") == "gzip":
+            body = zlib.decompress(body, 31)
+        return json.loads(body) if body else None
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -60,6 +64,8 @@ async def request(
     started = time.perf_counter()
     payload = b""
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close", "Accept: application/json"]
+    # Like a browser: compressed bodies are welcome (the server decides what is worth compressing).
+    lines.append("Accept-Encoding: gzip")
     if body is not None:
         payload = json.dumps(body, separators=(",", ":")).encode()
         lines.append("Content-Type: application/json")
