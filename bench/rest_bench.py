@@ -16,8 +16,7 @@ What it does, in one run:
   3. runs wrk (2 threads, N connections; gunicorn's sync workers close each connection) round-robin
      over, --rounds times:
        /api/bench/constant          bare Django view, constant 2 kB JSON (the baseline)
-       /api/v2/market/ticker        all 50 tickers, pre-encoded bytes from the snapshot (12.6 kB,
-                                    2.8 kB gzipped at ingest; wrk sends Accept-Encoding: gzip)
+       /api/v2/market/ticker        all 50 tickers, pre-encoded bytes from the snapshot (12.6 kB)
        /api/v2/market/BTC/price     one pre-encoded ticker
        /api/v2/market/ticker        on the server with the guard counting
      and reports the median pass per endpoint (throughput, p50/p95/p99 from a wrk Lua report);
@@ -124,9 +123,7 @@ def prepare(args, env: dict[str, str]) -> str:
 
 
 def wrk(url: str, connections: int, duration: int, script: str, nice: int = 0) -> dict:
-    # Like a browser or the SPA, wrk says it accepts gzip (only the full ticker list uses it).
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "-H", "Accept-Encoding: gzip"]
-    command += ["-s", script, url]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "-s", script, url]
     out = subprocess.run(
         ["nice", "-n", str(nice), *command] if nice else command,
         capture_output=True,
@@ -332,8 +329,6 @@ def main() -> None:
         f"workers (deploy/gunicorn.conf.py) against PostgreSQL and Redis on loopback, `wrk -t2 -c{args.connections} "
         f"-d{args.duration}s` on the same machine, {args.rounds} round-robin passes over the endpoints after a "
         f"{args.warmup} s warm-up each; the row is the median pass (latencies from that pass). "
-        "wrk sends `Accept-Encoding: gzip` as browsers do (the full ticker list is then the 2.8 kB gzip made at "
-        "ingest; the other responses are identity). "
         f"COINLINK_ENV=development with DEBUG off, LOG_LEVEL={args.log_level} (one access-log line per request), "
         f"**RATELIMIT_ENABLED=false** for the first three rows (all wrk connections share one IP, so the per-IP "
         f"limit RATELIMIT_MARKET would answer 429); the last row runs with the guard on and a limit too high to "

@@ -9,7 +9,6 @@ Staleness is applied at read time by flipping the pre-encoded `"stale":false}` s
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
@@ -101,9 +100,6 @@ def snapshot_build(*, quote: str, store: bool = True) -> dict:
         "body": body,
     }
     entry["etag"] = f'"{entry["version"]}"'
-    # Browsers and the SPA accept gzip: the full list (~16 kB) is compressed once here, not per request.
-    entry["body_gzip"] = gzip.compress(body, compresslevel=6, mtime=0)
-    entry["etag_gzip"] = f'"{entry["version"]}-gz"'
     if store:
         try:
             cache.set(ENTRY_KEY.format(quote=quote), entry, CACHE_TTL)

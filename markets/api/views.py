@@ -57,7 +57,7 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
 
 
-def cached_response(request, body: bytes, etag: str | None = None, *, gzipped: bool = False) -> HttpResponse:
+def cached_response(request, body: bytes, etag: str | None = None) -> HttpResponse:
     """JSON bytes with ETag and Cache-Control; 304 when If-None-Match matches."""
     if etag is None:
         etag = '"' + hashlib.blake2b(body, digest_size=10).hexdigest() + '"'
@@ -66,15 +66,9 @@ def cached_response(request, body: bytes, etag: str | None = None, *, gzipped: b
         response = HttpResponseNotModified()
     else:
         response = HttpResponse(body, content_type="application/json")
-        if gzipped:
-            response["Content-Encoding"] = "gzip"
     response["ETag"] = etag
     response["Cache-Control"] = f"public, max-age={settings.MARKET_POLL_SECONDS}"
     return response
-
-
-def _accepts_gzip(request) -> bool:
-    return "gzip" in request.META.get("HTTP_ACCEPT_ENCODING", "")
 
 
 def json_bytes(value) -> bytes:
@@ -125,15 +119,9 @@ class TickerView(BytesView):
         entry = snapshot.snapshot_get(quote=quote)
         stale = snapshot.stale_symbols(entry)
         if symbols is None and limit is None and not stale:
-            if _accepts_gzip(request):
-                response = cached_response(request, entry["body_gzip"], entry["etag_gzip"], gzipped=True)
-            else:
-                response = cached_response(request, entry["body"], entry["etag"])
-        else:
-            order = selectors.ticker_order(entry=entry, symbols=symbols, limit=limit)
-            response = cached_response(request, snapshot.list_body(entry, order, stale)[0])
-        response["Vary"] = "Accept-Encoding"  # the full list may come gzipped (compressed once per ingest)
-        return response
+            return cached_response(request, entry["body"], entry["etag"])
+        order = selectors.ticker_order(entry=entry, symbols=symbols, limit=limit)
+        return cached_response(request, snapshot.list_body(entry, order, stale)[0])
 
 
 class PriceView(BytesView):
