@@ -14,7 +14,7 @@ from django.utils.functional import empty
 from coinlink import context, metrics
 from coinlink.errors import json_error, response_for_exception
 from coinlink.net import client_ip
-from coinlink.ratelimit import limit_ip_fast
+from coinlink.ratelimit import limit
 
 access_log = logging.getLogger("coinlink.access")
 
@@ -158,10 +158,12 @@ class RequestGuardMiddleware:
     @staticmethod
     def _rate_limit(request):
         market_read = request.method in ("GET", "HEAD") and _is_market_path(request.path_info)
-        limit_ip_fast(
+        limit(
             request,
             group="market" if market_read else "api",
+            key="ip",
             rate=settings.RATELIMIT_MARKET if market_read else settings.RATELIMIT_DEFAULT,
+            fail_open=True,
         )
 
 
