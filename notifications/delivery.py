@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from functools import partial
@@ -26,8 +25,6 @@ from notifications.models import Notification, NotificationSettings
 logger = logging.getLogger("coinlink.notifications")
 
 UTC = ZoneInfo("UTC")
-PUSH_THREADS = 8
-PUSH_THREADS_ABOVE = 32
 
 
 @dataclass(frozen=True)
@@ -147,28 +144,26 @@ def _plan(notification: Notification, prefs: NotificationSettings, zone: ZoneInf
 def _deliver(deliveries: list[_Delivery]) -> None:
     for delivery in deliveries:
         metrics.NOTIFICATIONS_SENT.labels(type=delivery.notification.type, channel="in_app").inc()
-    pushes = [d.notification for d in deliveries if d.push]
-    if len(pushes) > PUSH_THREADS_ABOVE:
-        # Each push is one pub/sub round trip; overlapping them keeps a busy cycle's fan-out short.
-        with ThreadPoolExecutor(max_workers=PUSH_THREADS, thread_name_prefix="notification-push") as pool:
-            list(pool.map(_push, pushes))
-    else:
-        for note in pushes:
-            _push(note)
+    _push([d.notification for d in deliveries if d.push])
     for delivery in deliveries:
         if delivery.email:
             _email_enqueue(delivery.notification)
 
 
-def _push(note: Notification) -> None:
+def _push(notes: list[Notification]) -> None:
+    """One pipelined publish for the whole batch: a busy cycle's fan-out costs one Redis round trip."""
     from realtime import events
 
+    if not notes:
+        return
     try:
-        events.notification_push(user_id=str(note.user_id), notification=notification_payload(note))
-        metrics.NOTIFICATIONS_SENT.labels(type=note.type, channel="websocket").inc()
+        events.notification_push_many(notifications=[(str(note.user_id), notification_payload(note)) for note in notes])
     except Exception:
-        # The row is stored and listed; a failed live push must not stop the others.
-        logger.exception("live push of notification %s failed", note.id)
+        # The rows are stored and listed; a failed live push must not fail the cycle.
+        logger.exception("live push of %d notification(s) failed", len(notes))
+        return
+    for note in notes:
+        metrics.NOTIFICATIONS_SENT.labels(type=note.type, channel="websocket").inc()
 
 
 def _email_enqueue(note: Notification) -> None:

@@ -25,17 +25,17 @@ def catalogue(db):
 
 @pytest.fixture
 def pushes(monkeypatch):
-    """Every live push, recorded on its way into the real realtime.events.notification_push."""
+    """Every live push, recorded on its way into the real realtime.events.notification_push_many."""
     from realtime import events
 
     calls: list[dict] = []
-    real = events.notification_push
+    real = events.notification_push_many
 
-    def recording(*, user_id: str, notification: dict) -> None:
-        calls.append({"user_id": user_id, "notification": notification})
-        real(user_id=user_id, notification=notification)
+    def recording(*, notifications: list[tuple[str, dict]]) -> None:
+        calls.extend({"user_id": user_id, "notification": n} for user_id, n in notifications)
+        real(notifications=notifications)
 
-    monkeypatch.setattr(events, "notification_push", recording)
+    monkeypatch.setattr(events, "notification_push_many", recording)
     return calls
 
 
