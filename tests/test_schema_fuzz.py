@@ -110,13 +110,18 @@ def _checks_for(case) -> list:
     return CHECKS
 
 
+# The in-process WSGI transport does not decode Content-Encoding; ask for plain bodies so that a
+# compressed variant (a valid HTTP answer) is never mistaken for a broken one.
+IDENTITY = {"Accept-Encoding": "identity"}
+
+
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_it_survives_fuzzing_anonymously(case):
-    case.call_and_validate(checks=_checks_for(case))
+    case.call_and_validate(headers=IDENTITY, checks=_checks_for(case))
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_it_survives_fuzzing_authenticated(case, bearer):
-    case.call_and_validate(headers=bearer, checks=_checks_for(case))
+    case.call_and_validate(headers={**IDENTITY, **bearer}, checks=_checks_for(case))
