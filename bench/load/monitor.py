@@ -59,11 +59,12 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
-def machine_cpu() -> tuple[int, int]:
+def machine_cpu() -> tuple[int, int, int]:
+    """(total, idle, interrupts) jiffies of the whole machine; interrupts = irq + softirq (loopback TCP lands there)."""
     parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     values = [int(v) for v in parts]
     idle = values[3] + values[4]
-    return sum(values[:8]), idle
+    return sum(values[:8]), idle, values[5] + values[6]
 
 
 def pg_backends(database: str) -> list[int]:
@@ -152,13 +153,14 @@ class Monitor:
                     cpu += (ticks - self.prev[pid]) / CLK_TCK / dt * 100.0
                 mem += pss_kb(pid)
             out["groups"][name] = {"cpu_pct": round(cpu, 1), "pss_mb": round(mem / 1024, 1), "procs": len(pids)}
-        total, idle = machine_cpu()
-        pt, pi = self.prev_machine
+        total, idle, irq = machine_cpu()
+        pt, pi, pirq = self.prev_machine
         busy = (total - pt) - (idle - pi)
         out["machine_cpu_pct"] = round(100.0 * os.cpu_count() * busy / max(1, total - pt), 1)
+        out["machine_irq_pct"] = round(100.0 * os.cpu_count() * (irq - pirq) / max(1, total - pt), 1)
         out["loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
         meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
         out["mem_available_mb"] = int(meminfo["MemAvailable"].split()[0]) // 1024
-        self.prev, self.prev_t, self.prev_machine = seen, now, (total, idle)
+        self.prev, self.prev_t, self.prev_machine = seen, now, (total, idle, irq)
         self.samples += 1
         return out

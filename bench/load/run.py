@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import os
 import random
@@ -141,11 +142,9 @@ async def probe_and_monitor(
     profiled = profile_at is None
     hold_marks = [(cfg["start_at"] + cfg["ramp_seconds"], "hold-start"), (cfg["stop_at"], "hold-end")]
     mon_file = (run_dir / "monitor.jsonl").open("w")
-    for _ in range(10_000_000):
-        now = time.time()
-        if now > until:
-            break
-        at = now
+
+    async def probe_once() -> None:
+        at = time.time()
         try:
             resp = await http.request(cfg["http_host"], cfg["http_port"], "GET", "/health", headers=headers, timeout=10)
             ok = resp.status == 200
@@ -154,19 +153,41 @@ async def probe_and_monitor(
             )
         except (OSError, TimeoutError, http.HttpError, asyncio.IncompleteReadError) as exc:
             rec.record("probe.health", at, None, type(exc).__name__, False, repr(exc))
+
+    async def prober() -> None:
+        # Open loop, 4 a second: a slow answer never delays the next probe (nor the CPU sampling).
+        inflight: set[asyncio.Task] = set()
+        for _ in range(10_000_000):
+            if time.time() > until:
+                break
+            task = asyncio.create_task(probe_once())
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+            await asyncio.sleep(0.25)
+        if inflight:
+            await asyncio.wait(inflight, timeout=15)
+
+    probes = asyncio.create_task(prober())
+    scrapes: list[asyncio.Task] = []
+    for _ in range(10_000_000):
+        if time.time() > until:
+            break
         if monitor is not None and time.time() >= next_sample:
             sample = monitor.sample()
             samples.append(sample)
             mon_file.write(json.dumps(sample) + "\n")
             mon_file.flush()
-            next_sample += 1.0
+            next_sample = max(next_sample + 1.0, time.time() + 0.5)
         if hold_marks and time.time() >= hold_marks[0][0] and stack is not None:
             _, tag = hold_marks.pop(0)
-            await scrape_metrics(stack, run_dir, tag)
+            scrapes.append(asyncio.create_task(scrape_metrics(stack, run_dir, tag)))
         if not profiled and time.time() >= profile_at and stack is not None:
             profiled = True
             asyncio.get_running_loop().run_in_executor(None, run_profiles, stack, run_dir)
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.1)
+    await probes
+    if scrapes:
+        await asyncio.wait(scrapes, timeout=30)
     mon_file.close()
     return samples
 
@@ -390,13 +411,16 @@ def analyse(cfg: dict, windows, gauges, samples: list[dict], hold_from: float, h
         "error_rate_pct": verdict(measured["error_rate_pct"], TARGETS["error_rate_pct"]),
     }
     timeline = []
-    by_t = {int(s["t"] // window * window): s for s in samples}
+    ordered = sorted(samples, key=lambda x: x["t"])
+    times = [x["t"] for x in ordered]
     for k in sorted(set(windows) | set(gauges)):
         eps = windows.get(k, {})
         rest_w = _sum(s for ep, s in eps.items() if not ep.startswith(NOT_REST))
         feed_w = eps.get("feed.delivery", EndpointStats()).hist
         health_w = eps.get("probe.health", EndpointStats()).hist
-        cpu = by_t.get(k, {})
+        # the latest CPU sample taken before this window ended (sampling may be sparser than windows)
+        idx = bisect.bisect_left(times, k + window) - 1
+        cpu = ordered[idx] if idx >= 0 and k + window - times[idx] < 30 else {}
         timeline.append(
             {
                 "t": k,
