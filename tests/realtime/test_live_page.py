@@ -51,10 +51,14 @@ def _wait(predicate, timeout: float = 10.0):
 
 
 def _price(driver, symbol: str) -> str | None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    cells = driver.find_elements(By.CSS_SELECTOR, f'tr[data-symbol="{symbol}"] td.price')
-    return cells[0].text if cells else None
+    try:  # the page re-renders rows on every frame; a row may be replaced between find and read
+        cells = driver.find_elements(By.CSS_SELECTOR, f'tr[data-symbol="{symbol}"] td.price')
+        return cells[0].text if cells else None
+    except StaleElementReferenceException:
+        return None
 
 
 async def test_it_shows_the_table_and_a_price_change_arriving_over_the_websocket(store_prices, browser, tmp_path):
@@ -66,7 +70,7 @@ async def test_it_shows_the_table_and_a_price_change_arriving_over_the_websocket
             assert "CoinLink" in browser.title
             _wait(lambda: browser.find_element("id", "status").get_attribute("data-state") == "live")
             assert _wait(lambda: _price(browser, "BTC")) == "$65,000.00"
-            assert _price(browser, "ETH") == "$3,000.00"
+            assert _wait(lambda: _price(browser, "ETH")) == "$3,000.00"
 
             ticker = {"symbol": "BTC", "name": "Bitcoin", "price": 65432.1, "change_24h": 432.1,
                       "change_percent_24h": 0.66, "volume_24h": 1e9, "market_cap": 1.3e12, "rank": 1,
