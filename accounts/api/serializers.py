@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from accounts.emails import MAX_LENGTH as EMAIL_MAX_LENGTH
 from accounts.models import Preferences, Session, User
-from accounts.services import PASSWORD_MAX_LENGTH
+from accounts.services import PASSWORD_MAX_LENGTH, PREFERENCE_FIELDS
 
 WATCHLIST_MAX = 100
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,15}$")
@@ -184,18 +184,7 @@ class PreferencesSerializer(NoUnknownFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Preferences
-        fields = (
-            "theme",
-            "language",
-            "currency",
-            "timezone",
-            "watchlist",
-            "notifications_enabled",
-            "email_alerts",
-            "price_alerts",
-            "news_notifications",
-            "sound_enabled",
-        )
+        fields = PREFERENCE_FIELDS
 
     def validate_language(self, value: str) -> str:
         code = value.strip().lower().replace("_", "-")
