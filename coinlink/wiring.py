@@ -14,7 +14,6 @@ logger = logging.getLogger("coinlink.wiring")
 
 def on_tickers_changed(sender, *, quote: str, tickers: list[dict], previous_prices: dict, observed_at: float, **kw):
     from notifications.tasks import alerts_evaluate
-
     from realtime import events
 
     events.ticker_update_publish(quote=quote, tickers=tickers, observed_at=observed_at)
