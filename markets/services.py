@@ -110,10 +110,11 @@ def tickers_store(*, quote: str, rows: dict[str, TickerRow], observed_at: float)
     fetched_at = datetime.fromtimestamp(observed_at, tz=UTC)
     assets = {a.symbol: a for a in Asset.objects.filter(symbol__in=rows)}
     with transaction.atomic():
-        previous = {
-            t.asset_id: t.price
-            for t in Ticker.objects.select_for_update().filter(quote=quote, asset__in=assets.values()).only("price")
-        }
+        previous = dict(
+            Ticker.objects.select_for_update()
+            .filter(quote=quote, asset__in=assets.values())
+            .values_list("asset_id", "price")
+        )
         Ticker.objects.bulk_create(
             [_ticker(assets[s], quote, row, fetched_at) for s, row in rows.items() if s in assets],
             update_conflicts=True,

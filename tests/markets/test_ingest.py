@@ -257,3 +257,22 @@ def test_two_workers_at_once_never_duplicate_a_candle(upstream, settings, waits)
         per_interval = Candle.objects.filter(asset__symbol=symbol, quote="usd").values_list("interval", "open_time")
         assert len(per_interval) == len(set(per_interval))
     assert Ticker.objects.filter(asset__symbol="BTC", quote="usd").count() == 1
+
+
+def test_the_number_of_queries_of_a_cycle_does_not_grow_with_the_number_of_assets(
+    fake, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    from markets.models import Asset
+
+    symbols = list(Asset.objects.filter(is_active=True).order_by("rank").values_list("symbol", flat=True)[:20])
+    fake.prices = {s: 100.0 + i for i, s in enumerate(symbols[:2])}
+    run(django_capture_on_commit_callbacks)
+    fake.prices = {s: 200.0 + i for i, s in enumerate(symbols[:2])}
+    with django_assert_max_num_queries(1000) as captured:
+        run(django_capture_on_commit_callbacks)
+    few = len(captured.captured_queries)
+    fake.prices = {s: 300.0 + i for i, s in enumerate(symbols)}
+    run(django_capture_on_commit_callbacks)
+    fake.prices = {s: 400.0 + i for i, s in enumerate(symbols)}
+    with django_assert_max_num_queries(few):  # ten times the assets, not one query more
+        run(django_capture_on_commit_callbacks)
