@@ -11,13 +11,16 @@ import pytest
 
 from tests.coinlink.procs import BIN, ROOT, child_env, free_port, http_get, stop, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(django_db_setup, django_db_blocker):
+    from tests.realtime.servers import database_url_of_tests
+
     port = free_port()
     env = child_env(
+        DATABASE_URL=database_url_of_tests(),  # the migrated test database, not the developer's
         HOST="127.0.0.1",
         PORT=str(port),
         WEB_CONCURRENCY="1",
@@ -78,7 +81,8 @@ def test_a_body_with_a_length_under_the_limit_is_processed(server):
     try:
         connection.request("POST", "/api/v2/auth/login", body=body, headers={"Content-Type": "application/json"})
         response = connection.getresponse()
-        assert response.status == 401  # parsed and checked, not refused for its size
-        assert json.loads(response.read())["code"]
+        payload = response.read()
+        assert response.status == 401, payload  # parsed and checked, not refused for its size
+        assert json.loads(payload)["code"]
     finally:
         connection.close()

@@ -23,7 +23,9 @@ def free_port() -> int:
 
 def database_url_of_tests() -> str:
     """The database pytest-django created, so the server sees what the test committed."""
-    db = settings.DATABASES["default"]
+    from django.db import connection
+
+    db = connection.settings_dict  # pytest-django renames the test database here, not in settings
     auth = db.get("USER") or "postgres"
     if db.get("PASSWORD"):
         auth += f":{db['PASSWORD']}"
