@@ -3,45 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 
-from tests.realtime.conftest import ORIGIN, FeedClient
+# The realtime suite's feed fixtures: sockets on the real application, closed and cleaned up after each test.
+from tests.realtime.conftest import FeedClient, _release_thread_connections, open_feed  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-async def _release_thread_connections():
-    yield
-    from channels.db import database_sync_to_async
-    from django.db import connections
-
-    await database_sync_to_async(connections.close_all)()
-
-
 @pytest.fixture
-async def feeds():
+async def feeds(open_feed):  # noqa: F811 - the imported fixture, requested by name
     """`await feeds(access_token or None)` -> a FeedClient past its first snapshot (signed in when a token is given)."""
-    from coinlink.asgi import application
-
-    opened: list[FeedClient] = []
+    opened = 0
 
     async def _open(token: str | None) -> FeedClient:
-        communicator = WebsocketCommunicator(
-            application, "/ws", headers=[(b"host", b"127.0.0.1:8000"), (b"origin", ORIGIN.encode())]
-        )
-        communicator.scope["client"] = ("127.0.0.1", 50000 + len(opened))
-        connected, _ = await communicator.connect(timeout=5)
-        assert connected
-        feed = FeedClient(communicator)
-        opened.append(feed)
+        nonlocal opened
+        feed = await open_feed(client=("127.0.0.1", 50000 + opened))
+        opened += 1
+        assert feed.accepted
         await feed.receive_type("connected")
         await feed.receive_type("crypto_ticker_update")
         if token:
@@ -49,10 +33,7 @@ async def feeds():
             await feed.receive_type("authenticated")
         return feed
 
-    yield _open
-    for feed in opened:
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await feed.close()
+    return _open
 
 
 async def notification_frames(feed: FeedClient, seconds: float = 0.4) -> list[dict]:
