@@ -36,27 +36,13 @@ PYTHON = sys.executable
 ORIGIN = "http://127.0.0.1:8000"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/4")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/coinlink_realtime")
+# The symbols every default client follows: the shipped catalogue's first 20 by rank.
 TOP_20 = [
-    "BTC",
-    "ETH",
-    "USDT",
-    "XRP",
-    "BNB",
-    "SOL",
-    "USDC",
-    "DOGE",
-    "TRX",
-    "ADA",
-    "STETH",
-    "WBTC",
-    "LINK",
-    "AVAX",
-    "XLM",
-    "SUI",
-    "TON",
-    "SHIB",
-    "HBAR",
-    "DOT",
+    asset["symbol"]
+    for asset in sorted(
+        json.loads((BASE_DIR / "markets/data/catalogue.json").read_text())["assets"],
+        key=lambda asset: asset["rank"],
+    )[:20]
 ]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
