@@ -10,12 +10,9 @@ costs above ws_baseline_server.py is the ASGI server's per-message path.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-from datetime import UTC, datetime
-from urllib.parse import urlparse
 
-import redis.asyncio as aioredis
+from bench.ws_baseline_server import cycle_frames
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/4")
 SENDS: set = set()
@@ -23,29 +20,7 @@ _started: list = []
 
 
 async def _fan_out() -> None:
-    db = urlparse(REDIS_URL).path.strip("/") or "0"
-    client = aioredis.Redis.from_url(REDIS_URL)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(f"coinlink:{db}:realtime")
-    cycle = 1
-    async for message in pubsub.listen():
-        if message.get("type") != "message":
-            continue
-        event = json.loads(message["data"])
-        if event.get("kind") != "tickers":
-            continue
-        cycle += 1
-        stamp = datetime.fromtimestamp(event["observed_at"], UTC).isoformat(timespec="microseconds")
-        frame = json.dumps(
-            {
-                "type": "crypto_ticker_update",
-                "data": event["tickers"],
-                "timestamp": stamp.replace("+00:00", "Z"),
-                "stale": False,
-                "seq": cycle,
-            },
-            separators=(",", ":"),
-        )
+    async for frame in cycle_frames(REDIS_URL):
         for send in list(SENDS):
             try:
                 await send({"type": "websocket.send", "text": frame})

@@ -32,7 +32,8 @@ async def handler(ws) -> None:
         CONNECTIONS.discard(ws)
 
 
-async def fan_out(redis_url: str) -> None:
+async def cycle_frames(redis_url: str):
+    """Each published price cycle, encoded once as the frame every client gets (`seq` = cycle number)."""
     db = urlparse(redis_url).path.strip("/") or "0"
     client = aioredis.Redis.from_url(redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -45,7 +46,7 @@ async def fan_out(redis_url: str) -> None:
         if event.get("kind") != "tickers":
             continue
         cycle += 1
-        frame = json.dumps(
+        yield json.dumps(
             {
                 "type": "crypto_ticker_update",
                 "data": event["tickers"],
@@ -55,6 +56,10 @@ async def fan_out(redis_url: str) -> None:
             },
             separators=(",", ":"),
         )
+
+
+async def fan_out(redis_url: str) -> None:
+    async for frame in cycle_frames(redis_url):
         broadcast(CONNECTIONS, frame)
 
 
