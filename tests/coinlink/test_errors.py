@@ -2,18 +2,9 @@ import json
 
 import pytest
 
+from tests.helpers import assert_error_shape
+
 pytestmark = pytest.mark.django_db
-
-
-def assert_error_shape(response, status, code=None):
-    assert response.status_code == status
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert body["trace_id"] == response["X-Request-ID"]
-    if code:
-        assert body["code"] == code
-    return body
 
 
 def test_an_unknown_api_path_is_a_json_404(client):

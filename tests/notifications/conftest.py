@@ -37,14 +37,3 @@ def pushes(monkeypatch):
 
     monkeypatch.setattr(events, "notification_push_many", recording)
     return calls
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    """The contract's one error shape, with the request id as trace_id."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert body["trace_id"] == response["X-Request-ID"]
-    if code:
-        assert body["code"] == code
-    return body

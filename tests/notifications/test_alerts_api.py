@@ -10,7 +10,7 @@ from django.db import connection
 
 from notifications import services
 from notifications.models import Alert
-from tests.notifications.conftest import assert_error
+from tests.helpers import assert_error_shape as assert_error
 from tests.notifications.factories import AlertFactory
 
 pytestmark = pytest.mark.django_db

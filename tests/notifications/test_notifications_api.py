@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from notifications.models import Notification, NotificationSettings
-from tests.notifications.conftest import assert_error
+from tests.helpers import assert_error_shape as assert_error
 from tests.notifications.factories import NotificationFactory
 
 pytestmark = pytest.mark.django_db
