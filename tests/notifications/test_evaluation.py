@@ -112,6 +112,33 @@ def test_it_fires_a_repeating_alert_at_most_once_per_cooldown(owner):
     assert alert.last_triggered_at == start + timedelta(seconds=600)
 
 
+def test_repeating_alerts_firing_together_each_rearm_after_their_own_cooldown(owner, other_user):
+    cooldowns = {AlertFactory(user=user, repeat=True, cooldown_seconds=c, target_value=Decimal("100")).pk: c
+                 for user, c in [(owner, 60), (other_user, 600), (owner, 3600)]}  # fmt: skip
+    start = timezone.now()
+
+    assert evaluate("120", now=start) == 3
+
+    for alert in Alert.objects.filter(pk__in=cooldowns):
+        assert alert.rearm_at == start + timedelta(seconds=cooldowns[alert.pk])
+    assert evaluate("121", now=start + timedelta(seconds=60)) == 1
+    assert evaluate("122", now=start + timedelta(seconds=600)) == 2
+
+
+def test_a_cycle_costs_the_same_queries_however_many_alerts_fire(owner, other_user, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    AlertFactory(user=owner, target_value=Decimal("100"))
+    with CaptureQueriesContext(connection) as one:
+        assert evaluate("120") == 1
+    for n in range(30):
+        AlertFactory(user=(owner, other_user)[n % 2], target_value=Decimal(90 + n), cooldown_seconds=60 * (1 + n % 4))
+
+    with django_assert_num_queries(len(one)):
+        assert evaluate("130") == 30
+
+
 def test_it_records_each_firing_with_the_prices_that_caused_it(owner):
     alert = AlertFactory(user=owner, condition="crosses_above", target_value=Decimal("100"))
 
