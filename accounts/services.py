@@ -11,8 +11,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -190,15 +190,16 @@ def _refresh_token_new(*, user_id: str, session_id: str) -> SessionRefreshToken:
     return refresh
 
 
-def _refresh_token_outstand(refresh: SessionRefreshToken, *, user_id) -> None:
+def _refresh_token_outstand(refresh: SessionRefreshToken, *, user_id, encoded: str | None = None) -> None:
     """Record the token in simplejwt's outstanding list, so its blacklist and admin know it.
 
     Only a digest of the token is stored: a copy of the database must not hand out live sessions.
+    `encoded` is the token as issued, when the caller has it (signing it again costs as much).
     """
     OutstandingToken.objects.create(
         user_id=user_id,
         jti=refresh[api_settings.JTI_CLAIM],
-        token="sha256:" + hashlib.sha256(str(refresh).encode()).hexdigest(),
+        token="sha256:" + hashlib.sha256((encoded or str(refresh)).encode()).hexdigest(),
         created_at=refresh.current_time,
         expires_at=datetime_from_epoch(refresh["exp"]),
     )
@@ -214,39 +215,59 @@ def _issued(refresh: SessionRefreshToken, *, session_id: str) -> IssuedTokens:
 
 
 def _blacklist(*, jtis: list[str]) -> None:
-    ids = OutstandingToken.objects.filter(jti__in=[j for j in jtis if j]).values_list("id", flat=True)
-    BlacklistedToken.objects.bulk_create([BlacklistedToken(token_id=i) for i in ids], ignore_conflicts=True)
+    """Blacklist the outstanding records of these jtis: one INSERT ... SELECT instead of reading their
+    ids first (every rotation and revocation pays this)."""
+    jtis = [j for j in jtis if j]
+    if not jtis:
+        return
+    blacklisted, outstanding = BlacklistedToken._meta.db_table, OutstandingToken._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {blacklisted} (token_id, blacklisted_at) SELECT id, %s FROM {outstanding} "  # noqa: S608
+            "WHERE jti = ANY(%s) ON CONFLICT (token_id) DO NOTHING",
+            [timezone.now(), jtis],
+        )
 
 
-def session_refresh(*, refresh_token: str) -> IssuedTokens:
+def session_refresh(*, refresh_token: str | SessionRefreshToken) -> IssuedTokens:
     """Exchange the session's current refresh token for a new pair; the old one dies in the same commit.
 
-    The exchange is claimed with a conditional UPDATE on the session's current jti, so of N
-    simultaneous requests with one token exactly one wins. A token that is not the current one of a
-    live session was rotated before: that is reuse, and every session of the user is revoked.
+    The exchange is claimed with a conditional UPDATE on the session's current jti (and an active
+    user), so of N simultaneous requests with one token exactly one wins. A token that is not the
+    current one of a live session was rotated before: that is reuse, and every session of the user
+    is revoked. Takes the token already decoded when the caller has it (the view does, for its limit).
     """
-    token = refresh_token_decode(token=refresh_token)
+    token = (
+        refresh_token if isinstance(refresh_token, SessionRefreshToken) else refresh_token_decode(token=refresh_token)
+    )
     user_id, session_id, jti = token[api_settings.USER_ID_CLAIM], token[SESSION_CLAIM], token[api_settings.JTI_CLAIM]
-    if not User.objects.filter(pk=user_id, is_active=True).exists():
-        _count("refresh", "failure")
-        raise InvalidToken()
     refresh = _refresh_token_new(user_id=user_id, session_id=session_id)
     now = timezone.now()
     with transaction.atomic():
+        # The user check rides in the claim (no separate read); only a failed claim asks which it was.
         claimed = Session.objects.filter(
-            pk=session_id, user_id=user_id, refresh_jti=jti, revoked_at__isnull=True, expires_at__gt=now
+            Exists(User.objects.filter(pk=OuterRef("user_id"), is_active=True)),
+            pk=session_id,
+            user_id=user_id,
+            refresh_jti=jti,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
         ).update(
             refresh_jti=refresh[api_settings.JTI_CLAIM],
             last_used_at=now,
             expires_at=datetime_from_epoch(refresh["exp"]),
         )
         if claimed:
-            _refresh_token_outstand(refresh, user_id=user_id)
+            issued = _issued(refresh, session_id=session_id)
+            _refresh_token_outstand(refresh, user_id=user_id, encoded=issued.refresh_token)
             _blacklist(jtis=[jti])
     if claimed:
         session_cache.active_add(session_id)
         _count("refresh", "success")
-        return _issued(refresh, session_id=session_id)
+        return issued
+    if not User.objects.filter(pk=user_id, is_active=True).exists():
+        _count("refresh", "failure")
+        raise InvalidToken()
     session = Session.objects.filter(pk=session_id, user_id=user_id).first()
     if session is None or not session.is_active:
         _count("refresh", "failure")

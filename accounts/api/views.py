@@ -145,7 +145,7 @@ class RefreshView(APIView):
             key=lambda group, request: token[SESSION_CLAIM],
             rate=REFRESH_RATE_PER_SESSION,
         )
-        tokens = services.session_refresh(refresh_token=data["refresh_token"])
+        tokens = services.session_refresh(refresh_token=token)  # decoded once, above
         return _tokens_response({"tokens": tokens.as_contract()})
 
 

@@ -255,6 +255,31 @@ def test_the_database_never_holds_a_usable_refresh_token(owner):
     assert stored.startswith("sha256:")
 
 
+def test_a_rotation_records_the_digest_of_the_token_it_hands_out(anon_client, owner):
+    import hashlib
+
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    issued = refresh(anon_client, tokens_for(owner)["refresh_token"]).json()["tokens"]["refresh_token"]
+
+    jti = jwt.decode(issued, options={"verify_signature": False})["jti"]
+    assert OutstandingToken.objects.get(jti=jti).token == "sha256:" + hashlib.sha256(issued.encode()).hexdigest()
+
+
+def test_a_rotation_is_three_writes_and_no_read(owner, django_assert_num_queries):
+    from accounts import services
+
+    tokens = tokens_for(owner)
+
+    # The claim UPDATE (user check inside), the new outstanding row, the old one's blacklist row;
+    # SAVEPOINT and RELEASE are the test's transaction around the service's atomic block.
+    with django_assert_num_queries(5) as captured:
+        services.session_refresh(refresh_token=tokens["refresh_token"])
+
+    statements = [q["sql"].split()[0] for q in captured.captured_queries]
+    assert statements == ["SAVEPOINT", "UPDATE", "INSERT", "INSERT", "RELEASE"]
+
+
 def test_presenting_a_rotated_refresh_token_is_theft(anon_client, owner, committed, revoked_events):
     stolen = tokens_for(owner)
     elsewhere = tokens_for(owner, user_agent="Other/1")
