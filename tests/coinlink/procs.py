@@ -25,12 +25,18 @@ def free_port() -> int:
 
 
 def http_get(url: str, headers: dict | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    status, _, body = http_fetch(url, headers, timeout)
+    return status, body
+
+
+def http_fetch(url: str, headers: dict | None = None, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-cased names) and body of a GET."""
     request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback only
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, response.read()
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):

@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from tests.coinlink.procs import BIN, ROOT, child_env, free_port, http_get, stop, wait_until
+from bench import nginx
+from tests.coinlink.procs import BIN, ROOT, child_env, free_port, http_fetch, http_get, stop, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,24 +44,7 @@ def stack(tmp_path_factory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    conf_d = tmp / "conf.d"
-    conf_d.mkdir()
-    for name in ("coinlink.conf", "coinlink-proxy.inc", "coinlink-ws.inc"):
-        text = (ROOT / "deploy/nginx" / name).read_text().replace("/etc/nginx/conf.d/", f"{conf_d}/")
-        text = text.replace("server web:8000", f"server 127.0.0.1:{web_port}")
-        text = text.replace("server ws:8001", f"server 127.0.0.1:{ws_port}")
-        text = text.replace("listen 80;", f"listen 127.0.0.1:{proxy_port};").replace("/var/log/nginx/", f"{tmp}/")
-        (conf_d / name).write_text(text)
-    temp_paths = " ".join(
-        f"{kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    (tmp / "nginx.conf").write_text(
-        f"pid {tmp}/nginx.pid; error_log {tmp}/error.log; daemon off; events {{}}\n"
-        f"http {{ {temp_paths} include {conf_d}/coinlink.conf; }}\n"
-    )
-    proxy = subprocess.Popen(
-        ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    proxy = nginx.start(tmp, web_port=web_port, ws_port=ws_port, proxy_port=proxy_port)
     base = f"http://127.0.0.1:{proxy_port}"
     try:
         wait_until(lambda: http_get(f"http://127.0.0.1:{web_port}/health")[0] == 200, timeout=30)
@@ -117,3 +101,74 @@ def test_metrics_pass_the_proxy_only_from_private_networks(stack):
     block = conf[conf.index("location = /metrics") :].split("}", 1)[0]
     assert "allow 127.0.0.1;" in block and block.rstrip().endswith("include /etc/nginx/conf.d/coinlink-proxy.inc;")
     assert "deny all;" in block
+
+
+def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    return http_fetch(url, {"Host": "localhost", **headers}, timeout=10)
+
+
+def test_repeated_market_reads_come_from_the_proxy_cache_with_their_own_request_id(stack):
+    base, tmp = stack
+    url = f"{base}/api/v2/market/ticker?limit=3"
+    _, first_headers, first_body = _get(url, **{"X-Request-ID": "fill-1"})
+    status, headers, body = _get(url, **{"X-Request-ID": "hit-2"})
+    assert status == 200
+    assert headers["x-cache-status"] == "HIT"
+    assert body == first_body and headers["etag"] == first_headers["etag"]
+    assert headers["x-request-id"] == "hit-2"  # never the id of the request that filled the cache
+    # ...and so has the proxy's log line of this request (written just after the response)
+    wait_until(lambda: '"request_id":"hit-2"' in (tmp / "access.log").read_text(), timeout=5)
+
+
+def test_a_cached_etag_still_gets_304(stack):
+    base, _ = stack
+    url = f"{base}/api/v2/market/ticker?limit=2"
+    etag = _get(url)[1]["etag"]
+    status, headers, body = _get(url, **{"If-None-Match": etag})
+    assert (status, body) == (304, b"")
+    assert headers["etag"] == etag
+
+
+def test_errors_and_private_reads_are_never_served_from_the_cache(stack):
+    base, _ = stack
+    for _ in range(2):
+        status, headers, body = _get(f"{base}/api/v2/market/NOPE-COIN/price")
+        assert status == 404 and headers["x-cache-status"] != "HIT"
+        assert json.loads(body)["code"]
+        status, headers, _ = _get(f"{base}/api/v2/user/profile")
+        assert status == 401 and "x-cache-status" not in headers
+
+
+@pytest.mark.redis  # the server must see the snapshot this test publishes to the shared cache
+@pytest.mark.django_db
+def test_a_new_ingest_shows_through_the_proxy_within_seconds(stack):
+    import time
+
+    from django.utils import timezone
+
+    from markets import snapshot
+    from markets.models import Asset, Ticker
+
+    base, _ = stack
+    url = f"{base}/api/v2/market/BTC/price"
+
+    def publish(price: str) -> None:
+        now = timezone.now()
+        Ticker.objects.update_or_create(
+            asset=Asset.objects.get(symbol="BTC"),
+            quote="usd",
+            defaults={"price": price, "source": "coingecko", "last_updated": now, "fetched_at": now},
+        )
+        snapshot.snapshot_build(quote="usd")  # what an ingest publishes to the shared cache
+
+    def served_price() -> float | None:
+        status, _, body = _get(url)
+        return json.loads(body)["price"] if status == 200 else None
+
+    publish("50000")
+    wait_until(lambda: served_price() == 50000.0, timeout=10)
+    publish("51234.5")
+    started = time.monotonic()
+    wait_until(lambda: served_price() == 51234.5, timeout=10)
+    # the web process rechecks the shared snapshot once a second, the proxy caches for one more
+    assert time.monotonic() - started < 3.5

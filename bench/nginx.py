@@ -1,0 +1,47 @@
+"""Runs the repository's nginx config (deploy/nginx/) on loopback, in front of local web/ws servers.
+
+The same files compose mounts, with only addresses and paths rewritten: the proxy tests
+(tests/coinlink/test_proxy.py) and the REST benchmark (bench/rest_bench.py) both use it, so neither
+measures or checks a proxy config other than the shipped one.
+"""
+
+from __future__ import annotations
+
+import getpass
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = ("coinlink.conf", "coinlink-proxy.inc", "coinlink-ws.inc")
+
+
+def render(tmp: Path, *, web_port: int, ws_port: int, proxy_port: int, worker_processes: str = "1") -> Path:
+    """Writes nginx.conf and conf.d/ under `tmp`; returns the nginx.conf path."""
+    conf_d = tmp / "conf.d"
+    conf_d.mkdir(parents=True, exist_ok=True)
+    (tmp / "cache").mkdir(exist_ok=True)
+    for name in FILES:
+        text = (ROOT / "deploy/nginx" / name).read_text().replace("/etc/nginx/conf.d/", f"{conf_d}/")
+        text = text.replace("server web:8000", f"server 127.0.0.1:{web_port}")
+        text = text.replace("server ws:8001", f"server 127.0.0.1:{ws_port}")
+        text = text.replace("listen 80;", f"listen 127.0.0.1:{proxy_port};").replace("/var/log/nginx/", f"{tmp}/")
+        text = text.replace("/var/cache/nginx/", f"{tmp}/cache/")
+        (conf_d / name).write_text(text)
+    temp_paths = " ".join(
+        f"{kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = tmp / "nginx.conf"
+    conf.write_text(
+        # Workers as this user: the cache lives in a private (0700) temporary directory.
+        f"user {getpass.getuser()}; worker_processes {worker_processes}; pid {tmp}/nginx.pid; "
+        f"error_log {tmp}/error.log; daemon off; events {{}}\n"
+        f"http {{ {temp_paths} include {conf_d}/coinlink.conf; }}\n"
+    )
+    return conf
+
+
+def start(tmp: Path, **ports: int) -> subprocess.Popen:
+    conf = render(tmp, **ports)
+    return subprocess.Popen(
+        ["nginx", "-p", str(tmp), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
