@@ -6,4 +6,9 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401 - registers the OpenAPI auth scheme
+        from django.db.models.signals import pre_delete
+
+        from accounts import schema, services  # noqa: F401 - schema registers the OpenAPI auth scheme
+        from accounts.models import User
+
+        pre_delete.connect(services.user_deleting, sender=User, dispatch_uid="accounts.user_deleting")

@@ -19,7 +19,8 @@ logger = logging.getLogger("accounts.sessions")
 
 
 def session_is_active(*, session_id: str) -> bool:
-    """True while the session is neither revoked nor expired; answered from the cache (no query) when warm."""
+    """True while the session is neither revoked nor expired and its user active; answered from the cache
+    (no query) when warm. Deactivating or deleting a user ends their sessions, which the cache learns."""
     try:
         uuid.UUID(str(session_id))
     except ValueError:
@@ -37,7 +38,10 @@ def session_is_active(*, session_id: str) -> bool:
 
 
 def _session_active_in_db(session_id: str) -> bool:
-    return Session.objects.filter(id=session_id, revoked_at__isnull=True, expires_at__gt=timezone.now()).exists()
+    # The user's state too: authentication trusts a live session to vouch for its user.
+    return Session.objects.filter(
+        id=session_id, revoked_at__isnull=True, expires_at__gt=timezone.now(), user__is_active=True
+    ).exists()
 
 
 def access_token_decode(*, token: str) -> SessionAccessToken:

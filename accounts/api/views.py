@@ -1,4 +1,8 @@
-"""Thin views for /api/v2/auth/ and /api/v2/user/: limit, validate, call a service, shape the answer."""
+"""Thin views for /api/v2/auth/ and /api/v2/user/: limit, validate, call a service, shape the answer.
+
+`request.user` carries only the id (accounts.authentication); views that show or check the user's
+other fields load the row with `request_user_row`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api import serializers as s
+from accounts.authentication import request_user_row
 from accounts.emails import email_normalize
 from accounts.exceptions import InvalidToken
 from accounts.tokens import SESSION_CLAIM
@@ -177,7 +182,7 @@ class VerifyView(APIView):
         tags=["auth"], summary="Check the access token", responses={200: s.VerifyResultSerializer, **_errors(401)}
     )
     def get(self, request):
-        return Response({"user": s.UserSerializer(request.user).data, "message": "Token is valid."})
+        return Response({"user": s.UserSerializer(request_user_row(request)).data, "message": "Token is valid."})
 
 
 class PasswordChangeView(APIView):
@@ -196,7 +201,8 @@ class PasswordChangeView(APIView):
             rate=PASSWORD_RATE_PER_USER,
         )
         data = _valid(s.PasswordChangeSerializer, request)
-        services.user_password_change(user=request.user, session_id=_session_id(request), **data)
+        user = request_user_row(request)
+        services.user_password_change(user=user, session_id=_session_id(request), **data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -206,7 +212,7 @@ class PasswordChangeView(APIView):
 class ProfileView(APIView):
     @extend_schema(tags=["user"], summary="Your profile", responses={200: s.ProfileSerializer, **_errors(401)})
     def get(self, request):
-        return Response(s.ProfileSerializer(request.user).data)
+        return Response(s.ProfileSerializer(request_user_row(request)).data)
 
     @extend_schema(
         tags=["user"],
@@ -215,8 +221,9 @@ class ProfileView(APIView):
         responses={200: s.ProfileSerializer, **_errors(400, 401)},
     )
     def patch(self, request):
-        data = _valid(s.ProfileSerializer, request, instance=request.user, partial=True)
-        user = services.user_profile_update(user=request.user, **data)
+        user = request_user_row(request)
+        data = _valid(s.ProfileSerializer, request, instance=user, partial=True)
+        user = services.user_profile_update(user=user, **data)
         return Response(s.ProfileSerializer(user).data)
 
 
@@ -254,7 +261,7 @@ class StatsView(APIView):
         tags=["user"], summary="Your account statistics", responses={200: s.UserStatsSerializer, **_errors(401)}
     )
     def get(self, request):
-        return Response(s.UserStatsSerializer(selectors.user_stats(user=request.user)).data)
+        return Response(s.UserStatsSerializer(selectors.user_stats(user=request_user_row(request))).data)
 
 
 class SessionListView(ListAPIView):

@@ -175,15 +175,60 @@ def test_checking_a_session_costs_no_query(owner, committed, django_assert_num_q
         assert session_is_active(session_id=ended["session_id"]) is False
 
 
-def test_authenticating_a_request_costs_only_the_user_lookup(owner, django_assert_num_queries):
+def test_authenticating_a_request_costs_no_query(owner, django_assert_num_queries):
     tokens = tokens_for(owner)
     request = Request(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}"))
 
-    with django_assert_num_queries(1):  # SELECT the user; the session check is the cache
+    with django_assert_num_queries(0):  # the session check is the cache; the live session vouches for the user
         user, token = SessionJWTAuthentication().authenticate(request)
 
     assert user == owner
     assert token["sid"] == tokens["session_id"]
+
+
+def test_an_api_read_costs_only_its_own_query(owner, django_assert_num_queries):
+    client = client_with(tokens_for(owner)["access_token"])
+
+    with django_assert_num_queries(1):  # COUNT the unread notifications; no user row, no session row
+        response = client.get("/api/v2/notifications/unread-count")
+
+    assert response.json() == {"count": 0}
+
+
+def test_views_that_show_the_user_load_the_whole_row(owner):
+    owner.first_name, owner.last_name = "Grace", "Hopper"
+    owner.save(update_fields=["first_name", "last_name"])
+    client = client_with(tokens_for(owner)["access_token"])
+
+    assert client.get(VERIFY).json()["user"]["email"] == "owner@example.com"
+    profile = client.get("/api/v2/user/profile").json()
+    assert (profile["email"], profile["first_name"], profile["last_name"]) == ("owner@example.com", "Grace", "Hopper")
+
+
+def test_deleting_a_user_ends_their_sessions_at_once(owner, committed, revoked_events):
+    tokens = tokens_for(owner)
+    assert works(tokens)  # the cache now holds the session as active
+
+    with committed():
+        owner.delete()
+
+    # An endpoint that never reads the user row: only the session check can refuse it.
+    assert client_with(tokens["access_token"]).get("/api/v2/notifications/unread-count").status_code == 401
+    assert revoked_events[0]["session_ids"] == [tokens["session_id"]]
+    assert revoked_events[0]["reason"] == "user_deleted"
+
+
+def test_a_session_of_a_user_deactivated_outside_the_admin_ends_when_its_cache_entry_does(owner):
+    from django.core.cache import cache
+
+    from accounts.models import User
+
+    tokens = tokens_for(owner)
+    User.objects.filter(pk=owner.pk).update(is_active=False)  # no revocation (the admin would revoke)
+    cache.clear()  # the entry lapsed (it lives one access-token lifetime)
+
+    assert not works(tokens)
+    assert not session_is_active(session_id=tokens["session_id"])
 
 
 def test_a_cold_cache_asks_the_database_once(owner, django_assert_num_queries):
