@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,6 +53,7 @@ TARGETS = [
     ("GET /api/v2/market/ticker (50 tickers)", "/api/v2/market/ticker"),
     ("GET /api/v2/market/BTC/price", "/api/v2/market/BTC/price"),
 ]
+PROXIED = "via nginx: "
 LUA_REPORT = """
 done = function(summary, latency, requests)
   local out = string.format('{"requests":%d,"duration_us":%d,"non2xx":%d,"errors":%d,' ..
@@ -135,13 +137,15 @@ def wrk(url: str, connections: int, duration: int, script: str, nice: int = 0) -
     return report
 
 
-def table(results: list[tuple[str, dict]], baseline: float) -> str:
+def table(results: list[tuple[str, dict]], baselines: dict[str, float]) -> str:
+    """`baselines`: label prefix -> the bare view's req/s that rows with that prefix are compared with."""
     lines = [
         "| endpoint | req/s (median run) | req/s min-max | vs bare view | p50 ms | p95 ms | p99 ms | max ms "
         "| non-2xx | socket errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in results:
+        baseline = next(rps for prefix, rps in baselines.items() if label.startswith(prefix))
         lines.append(
             f"| {label} | {r['rps']:,.0f} | {r['rps_min']:,.0f}-{r['rps_max']:,.0f} | {r['rps'] / baseline:.2f} | "
             f"{r['p50'] / 1000:.1f} | "
@@ -271,6 +275,10 @@ def main() -> None:
     parser.add_argument("--nice", type=int, default=0, help="run gunicorn and wrk at this nice level (e.g. -10)")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/coinlink_markets_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
+    parser.add_argument(
+        "--proxy", action=argparse.BooleanOptionalAction, default=shutil.which("nginx") is not None,
+        help="also measure through deploy/nginx (market microcache) in front of the first server",
+    )  # fmt: skip
     parser.add_argument("--write-docs", action="store_true", help="replace the REST hot path section of docs")
     parser.add_argument("--notes", default="", help="a Markdown file appended to the docs section")
     args = parser.parse_args()
@@ -306,6 +314,21 @@ def main() -> None:
                         f"http://127.0.0.1:{limited_port}/api/v2/market/ticker",
                     )
                 )
+                if args.proxy:
+                    sys.path.insert(0, str(ROOT))  # run as a script, bench/ is not a package on the path
+                    from bench import nginx
+
+                    # The shipped nginx config in front of the first server: the production path.
+                    proxy_port = free_port()
+                    servers.append(
+                        nginx.start(
+                            Path(tmp) / "nginx", web_port=port, ws_port=free_port(), proxy_port=proxy_port,
+                            worker_processes="auto",
+                        )
+                    )  # fmt: skip
+                    wait_http(f"http://127.0.0.1:{proxy_port}/proxy-health")
+                    proxied = f"http://127.0.0.1:{proxy_port}"
+                    targets += [(f"{PROXIED}{label}", f"{proxied}{path}") for label, path in TARGETS]
                 results = measure(targets, args, lua)
             finally:
                 for server in servers:
@@ -318,7 +341,9 @@ def main() -> None:
             if upstream is not None:
                 stop(upstream)
 
-    rows = table(results, results[0][1]["rps"])
+    by_label = dict(results)
+    baselines = {PROXIED: by_label.get(PROXIED + TARGETS[0][0], {}).get("rps", 0.0), "": by_label[TARGETS[0][0]]["rps"]}
+    rows = table(results, baselines)
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu_model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if "model name" in ln), "?")
     nice = f" Server and wrk ran at nice {args.nice} (the machine was shared with other work)." if args.nice else ""

@@ -114,21 +114,11 @@ def test_the_proxy_sends_ws_with_upgrade_headers_and_everything_else_to_web(comp
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
 def test_the_nginx_config_is_accepted_by_nginx(tmp_path):
-    conf_d = tmp_path / "conf.d"
-    conf_d.mkdir()
-    for name in ("coinlink.conf", "coinlink-proxy.inc", "coinlink-ws.inc"):
-        text = (ROOT / "deploy/nginx" / name).read_text().replace("/etc/nginx/conf.d/", f"{conf_d}/")
-        # Compose resolves the service names; here they are replaced by loopback.
-        text = text.replace("server web:", "server 127.0.0.1:").replace("server ws:", "server 127.0.0.1:")
-        text = text.replace("/var/log/nginx/", f"{tmp_path}/")
-        (conf_d / name).write_text(text)
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}}\n"
-        f"http {{ include {conf_d}/coinlink.conf; }}\n"
-    )
-    result = subprocess.run(
-        ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True
-    )
+    from bench import nginx
+
+    # Compose resolves the service names and mounts the paths; here they are loopback and tmp_path.
+    conf = nginx.render(tmp_path, web_port=8000, ws_port=8001, proxy_port=8080)
+    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
