@@ -15,8 +15,20 @@ ROOT = Path(__file__).resolve().parent.parent
 FILES = ("coinlink.conf", "coinlink-proxy.inc", "coinlink-ws.inc")
 
 
-def render(tmp: Path, *, web_port: int, ws_port: int, proxy_port: int, worker_processes: str = "1") -> Path:
-    """Writes nginx.conf and conf.d/ under `tmp`; returns the nginx.conf path."""
+def render(
+    tmp: Path,
+    *,
+    web_port: int,
+    ws_port: int,
+    proxy_port: int,
+    worker_processes: str = "1",
+    worker_connections: int = 1024,
+    forwarded_proto: str | None = None,
+) -> Path:
+    """Writes nginx.conf and conf.d/ under `tmp`; returns the nginx.conf path.
+
+    `forwarded_proto="https"` stands in for the TLS listener this loopback copy does not have.
+    """
     conf_d = tmp / "conf.d"
     conf_d.mkdir(parents=True, exist_ok=True)
     (tmp / "cache").mkdir(exist_ok=True)
@@ -26,6 +38,8 @@ def render(tmp: Path, *, web_port: int, ws_port: int, proxy_port: int, worker_pr
         text = text.replace("server ws:8001", f"server 127.0.0.1:{ws_port}")
         text = text.replace("listen 80;", f"listen 127.0.0.1:{proxy_port};").replace("/var/log/nginx/", f"{tmp}/")
         text = text.replace("/var/cache/nginx/", f"{tmp}/cache/")
+        if forwarded_proto:
+            text = text.replace("X-Forwarded-Proto $scheme;", f"X-Forwarded-Proto {forwarded_proto};")
         (conf_d / name).write_text(text)
     temp_paths = " ".join(
         f"{kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -34,14 +48,14 @@ def render(tmp: Path, *, web_port: int, ws_port: int, proxy_port: int, worker_pr
     conf.write_text(
         # Workers as this user: the cache lives in a private (0700) temporary directory.
         f"user {getpass.getuser()}; worker_processes {worker_processes}; pid {tmp}/nginx.pid; "
-        f"error_log {tmp}/error.log; daemon off; events {{}}\n"
+        f"error_log {tmp}/error.log; daemon off; events {{ worker_connections {worker_connections}; }}\n"
         f"http {{ {temp_paths} include {conf_d}/coinlink.conf; }}\n"
     )
     return conf
 
 
-def start(tmp: Path, **ports: int) -> subprocess.Popen:
-    conf = render(tmp, **ports)
+def start(tmp: Path, **options) -> subprocess.Popen:
+    conf = render(tmp, **options)
     return subprocess.Popen(
         ["nginx", "-p", str(tmp), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

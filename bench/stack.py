@@ -9,9 +9,11 @@
   - ws:     uvicorn coinlink.asgi --ws websockets-sansio (no deflate)         /ws only
   - worker: celery -A coinlink worker --concurrency 2
   - beat:   celery -A coinlink beat (exactly one)
+  - proxy:  nginx with deploy/nginx/coinlink.conf (market microcache) in front of web, when nginx is
+            installed (--no-proxy: HTTP straight to gunicorn)
 against the local PostgreSQL (database `coinlink_load`) and Redis (DB 7), COINLINK_ENV=production.
-There is no nginx here: the load tool talks to gunicorn and uvicorn directly and sends the headers
-the proxy would add (X-Forwarded-Proto: https). It writes <run dir>/stack.json (pids, ports, the
+The proxy stands in for TLS by sending X-Forwarded-Proto: https; WebSockets go to uvicorn directly
+(docs/performance.md says why). It writes <run dir>/stack.json (pids, ports, the
 settings used) and waits until /health answers and the first ingest is in. `down` ends exactly
 those process groups (TERM, then KILL after 15 s).
 
@@ -27,6 +29,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -221,6 +224,25 @@ def up(args) -> None:
             run_dir,
         ),
     ]
+    web_url = f"http://127.0.0.1:{args.http_port}"
+    http_url = web_url
+    if args.proxy:
+        sys.path.insert(0, str(ROOT))  # run as a script, bench/ is not a package on the path
+        from bench import nginx
+
+        # The shipped nginx config (market microcache included) in front of gunicorn, as in compose;
+        # it stands in for the TLS listener. /ws stays direct: see docs/performance.md.
+        conf = nginx.render(
+            run_dir / "nginx",
+            web_port=args.http_port,
+            ws_port=args.ws_port,
+            proxy_port=args.proxy_port,
+            worker_processes="auto",
+            worker_connections=8192,
+            forwarded_proto="https",
+        )
+        procs.append(_start("proxy", ["nginx", "-p", str(run_dir / "nginx"), "-c", str(conf)], env, run_dir))
+        http_url = f"http://127.0.0.1:{args.proxy_port}"
     public_env = {
         k: env[k]
         for k in (
@@ -245,7 +267,8 @@ def up(args) -> None:
     state = {
         "run_dir": str(run_dir),
         "started_at": time.time(),
-        "http": f"http://127.0.0.1:{args.http_port}",
+        "http": http_url,
+        "web": web_url,
         "ws": f"ws://127.0.0.1:{args.ws_port}/ws",
         "origin": ORIGIN,
         "upstream": f"http://127.0.0.1:{args.upstream_port}",
@@ -257,7 +280,8 @@ def up(args) -> None:
     (run_dir / "stack.json").write_text(json.dumps(state, indent=2))
     try:
         _wait("fake upstream", lambda: _get(f"{state['upstream']}/api/v3/ping")[0] == 200, 30)
-        _wait("web /health", lambda: _get(f"{state['http']}/health")[0] == 200, 60)
+        _wait("web /health", lambda: _get(f"{state['web']}/health")[0] == 200, 60)
+        _wait("proxy", lambda: _get(f"{state['http']}/health")[0] == 200, 30)
         _wait("ws /health", lambda: _get(f"http://127.0.0.1:{args.ws_port}/health")[0] == 200, 60)
         _wait("first market ingest", lambda: _ticker_ready(state["http"]), args.ingest_wait)
     except SystemExit:
@@ -319,6 +343,11 @@ def main() -> None:
     p_up.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
     p_up.add_argument("--http-port", type=int, default=18000)
     p_up.add_argument("--ws-port", type=int, default=18001)
+    p_up.add_argument("--proxy-port", type=int, default=18080)
+    p_up.add_argument(
+        "--proxy", action=argparse.BooleanOptionalAction, default=shutil.which("nginx") is not None,
+        help="HTTP through deploy/nginx (default when nginx is installed)",
+    )  # fmt: skip
     p_up.add_argument("--upstream-port", type=int, default=18099)
     p_up.add_argument("--poll-seconds", type=int, default=5)
     p_up.add_argument("--web-workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's)")

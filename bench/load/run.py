@@ -509,7 +509,7 @@ def _cpu_groups(sample: dict) -> dict:
 
 async def scrape_metrics(stack: dict, run_dir: Path, tag: str) -> None:
     """Save both servers' /metrics text as metrics-<server>-<tag>.txt (hold start and hold end)."""
-    for name, url in (("ws", stack["ws"]), ("web", stack["http"])):
+    for name, url in (("ws", stack["ws"]), ("web", stack.get("web", stack["http"]))):
         try:
             resp = await http.request(
                 "127.0.0.1", urlparse(url).port, "GET", "/metrics", headers={"X-Forwarded-Proto": "https"}, timeout=15
