@@ -249,6 +249,10 @@ def _server_env() -> dict:
     }
 
 
+# Extra uvicorn flags for an experiment (--uvicorn-args); recorded in each result.
+UVICORN_EXTRA: list[str] = []
+
+
 def _server_command(kind: str, port: int) -> list[str]:
     if kind == "uvicorn-2w":  # two worker processes sharing the port, each with its own hub
         return [*_server_command("uvicorn", port), "--workers", "2"]
@@ -266,13 +270,19 @@ def _server_command(kind: str, port: int) -> list[str]:
             "warning",
             "--no-access-log",
             "--ws",
-            "auto",
+            "websockets-sansio",
             "--ws-per-message-deflate",
             "false",
             "--ws-max-size",
             "65536",
+            # Production's transport keepalive (deploy/docker-entrypoint.sh, docs/realtime.md).
+            "--ws-ping-interval",
+            "60",
+            "--ws-ping-timeout",
+            "30",
             "--backlog",
             "4096",
+            *UVICORN_EXTRA,
         ]
     if kind == "asgi-floor":
         return [
@@ -436,6 +446,7 @@ def run_one(kind: str, clients: int, seconds: int, procs: int, concurrency: int,
     missing = sum(max(0, seconds - r) for r in received)
     return {
         "server": kind,
+        "server_args": UVICORN_EXTRA if kind.startswith("uvicorn") else [],
         "clients": clients,
         "connected": connected,
         "handshakes_failed": failed,
@@ -478,8 +489,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200, help="handshakes in flight per client process")
     parser.add_argument("--pin", action="store_true", help="pin the server to core 0 and the load generator to core 1")
     parser.add_argument("--profile", help="directory for py-spy collapsed stacks of each server run")
+    parser.add_argument("--uvicorn-args", default="", help="extra flags for the uvicorn kinds, e.g. '--loop asyncio'")
     parser.add_argument("--out", default=str(BASE_DIR / "bench" / "results" / "ws_fanout.json"))
     args = parser.parse_args()
+    UVICORN_EXTRA.extend(args.uvicorn_args.split())
     runs = []
     for clients in args.clients:
         for kind in args.servers:

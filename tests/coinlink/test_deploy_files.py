@@ -163,6 +163,8 @@ def test_the_entrypoint_is_valid_shell_and_knows_every_role():
     assert "gunicorn coinlink.wsgi:application --config /app/deploy/gunicorn.conf.py" in text
     assert "uvicorn coinlink.asgi:application" in text and "--ws websockets-sansio" in text
     assert "--ws-per-message-deflate false" in text and "--ws-max-size" in text
+    # The transport ping is the only dead-peer check; the fan-out bench runs these exact values.
+    assert "--ws-ping-interval 60 --ws-ping-timeout 30" in text
     assert "celery -A coinlink worker" in text and "celery -A coinlink beat" in text
 
 
@@ -269,6 +271,21 @@ def test_the_systemd_examples_cover_every_process_with_one_beat_and_a_oneshot_mi
     dirs = [re.search(r"PROMETHEUS_MULTIPROC_DIR=(\S+)", t) for t in units.values()]
     used = [m.group(1) for m in dirs if m]
     assert len(used) == len(set(used)) == 3  # web, ws, worker: never a shared directory
+
+
+def test_the_fanout_bench_runs_the_production_websocket_flags():
+    from bench.ws_fanout import _server_command
+
+    unit = (ROOT / "deploy/systemd/coinlink-ws.service").read_text()
+    production = re.search(r"^ExecStart=(.*)$", unit, re.MULTILINE).group(1).split()
+    bench = _server_command("uvicorn", 8001)
+    ws_flags = {flag: production[i + 1] for i, flag in enumerate(production) if flag.startswith("--ws")}
+    assert {"--ws", "--ws-per-message-deflate", "--ws-max-size", "--ws-ping-interval", "--ws-ping-timeout"} <= set(
+        ws_flags
+    )
+    # docs/performance.md's numbers are only about production if the bench serves /ws the same way.
+    for flag, value in ws_flags.items():
+        assert bench[bench.index(flag) + 1] == value, flag
 
 
 def test_every_periodic_job_expires_before_its_next_run(settings):
