@@ -24,6 +24,7 @@ The database is created and migrated when missing; the bench users (`api-cpu-*`)
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import io
 import json
@@ -31,6 +32,7 @@ import os
 import platform
 import random
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +69,7 @@ def configure(database_url: str, redis_url: str) -> None:
         LOG_FORMAT="json",
         PROMETHEUS_MULTIPROC_DIR=tempfile.mkdtemp(prefix="coinlink-api-cpu-prom-"),
     )
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 @contextlib.contextmanager
