@@ -165,6 +165,8 @@ def test_the_entrypoint_is_valid_shell_and_knows_every_role():
     assert "--ws-per-message-deflate false" in text and "--ws-max-size" in text
     # The transport ping is the only dead-peer check; the fan-out bench runs these exact values.
     assert "--ws-ping-interval 60 --ws-ping-timeout 30" in text
+    # One uvicorn process per core of the 2-core reference box unless WS_WORKERS says otherwise.
+    assert '--workers "${WS_WORKERS:-2}"' in text
     assert "celery -A coinlink worker" in text and "celery -A coinlink beat" in text
 
 
@@ -286,6 +288,9 @@ def test_the_fanout_bench_runs_the_production_websocket_flags():
     # docs/performance.md's numbers are only about production if the bench serves /ws the same way.
     for flag, value in ws_flags.items():
         assert bench[bench.index(flag) + 1] == value, flag
+    # The production default is what the bench measures as `uvicorn-2w`: two processes sharing the port.
+    two = _server_command("uvicorn-2w", 8001)
+    assert production[production.index("--workers") + 1] == two[two.index("--workers") + 1] == "2"
 
 
 def test_every_periodic_job_expires_before_its_next_run(settings):
