@@ -6,7 +6,7 @@
 `up` starts, each in its own process group, with the same commands as deploy/docker-entrypoint.sh:
   - the fake upstream (bench/fake_upstream.py)   CoinGecko/Coinbase over HTTP, prices moving
   - web:    gunicorn coinlink.wsgi, sync workers (deploy/gunicorn.conf.py)   HTTP API
-  - ws:     uvicorn coinlink.asgi --ws websockets-sansio (no deflate)         /ws only
+  - ws:     uvicorn coinlink.asgi --workers 2 --ws websockets-sansio (no deflate)  /ws only
   - worker: celery -A coinlink worker --concurrency 2
   - beat:   celery -A coinlink beat (exactly one)
   - proxy:  nginx with deploy/nginx/coinlink.conf (market microcache) in front of web, when nginx is
@@ -171,12 +171,18 @@ def up(args) -> None:
                 "127.0.0.1",
                 "--port",
                 str(args.ws_port),
+                "--workers",  # as deploy/docker-entrypoint.sh: one process per core by default
+                os.environ.get("WS_WORKERS", "2"),
                 "--ws",
                 "websockets-sansio",
                 "--ws-per-message-deflate",
                 "false",
                 "--ws-max-size",
                 "65536",
+                "--ws-ping-interval",
+                "60",
+                "--ws-ping-timeout",
+                "30",
                 "--proxy-headers",
                 "--forwarded-allow-ips",
                 "127.0.0.1",
