@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 
@@ -25,7 +26,8 @@ ORIGIN = "http://127.0.0.1:8000"  # a development default of WS_ALLOWED_ORIGINS
 def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("proxy")
     web_port, ws_port, proxy_port = free_port(), free_port(), free_port()
-    env = child_env(LOG_LEVEL="warning", PROMETHEUS_MULTIPROC_DIR=None, RATELIMIT_ENABLED="false")
+    # The app's own per-process socket cap above the proxy's, so the proxy's is what a test meets.
+    env = child_env(LOG_LEVEL="warning", PROMETHEUS_MULTIPROC_DIR=None, RATELIMIT_ENABLED="false", WS_MAX_PER_IP="500")
     web = subprocess.Popen(
         [str(BIN / "gunicorn"), "coinlink.wsgi:application", "--config", str(ROOT / "deploy/gunicorn.conf.py")],
         cwd=ROOT,
@@ -173,3 +175,27 @@ def test_a_new_ingest_shows_through_the_proxy_within_seconds(stack):
     wait_until(lambda: served_price() == 51234.5, timeout=10)
     # the web process rechecks the shared snapshot once a second, the proxy caches for one more
     assert time.monotonic() - started < 3.5
+
+
+def test_the_proxy_caps_open_sockets_per_address_across_ws_processes(stack):
+    import websockets
+
+    base, _ = stack
+    url = base.replace("http://", "ws://") + "/ws"
+    conf = (ROOT / "deploy/nginx/coinlink-ws.inc").read_text()
+    cap = int(re.search(r"limit_conn coinlink_ws_per_ip (\d+);", conf).group(1))
+
+    async def scenario():
+        sockets = [await websockets.connect(url, origin=ORIGIN, open_timeout=10) for _ in range(cap)]
+        try:
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                await websockets.connect(url, origin=ORIGIN, open_timeout=10)
+            assert refused.value.response.status_code == 429
+            await sockets.pop().close()  # a closed socket frees its place
+            await asyncio.sleep(0.2)
+            sockets.append(await websockets.connect(url, origin=ORIGIN, open_timeout=10))
+        finally:
+            for socket in sockets:
+                await socket.close()
+
+    asyncio.run(scenario())
