@@ -23,11 +23,17 @@ ORIGIN = "http://127.0.0.1:8000"  # a development default of WS_ALLOWED_ORIGINS
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, django_db_setup):
+    from django.db import connection
+
+    from tests.realtime.servers import database_url_of_tests
+
     tmp = tmp_path_factory.mktemp("proxy")
     web_port, ws_port, proxy_port = free_port(), free_port(), free_port()
     # The app's own per-process socket cap above the proxy's, so the proxy's is what a test meets.
     env = child_env(LOG_LEVEL="warning", PROMETHEUS_MULTIPROC_DIR=None, RATELIMIT_ENABLED="false", WS_MAX_PER_IP="500")
+    if connection.vendor == "postgresql":  # the migrated test database, not the developer's
+        env["DATABASE_URL"] = database_url_of_tests()
     web = subprocess.Popen(
         [str(BIN / "gunicorn"), "coinlink.wsgi:application", "--config", str(ROOT / "deploy/gunicorn.conf.py")],
         cwd=ROOT,
@@ -110,6 +116,7 @@ def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
     return http_fetch(url, {"Host": "localhost", **headers}, timeout=10)
 
 
+@pytest.mark.postgres  # the server reads the test database (market data, sessions)
 def test_repeated_market_reads_come_from_the_proxy_cache_with_their_own_request_id(stack):
     base, tmp = stack
     url = f"{base}/api/v2/market/ticker?limit=3"
@@ -123,6 +130,7 @@ def test_repeated_market_reads_come_from_the_proxy_cache_with_their_own_request_
     wait_until(lambda: '"request_id":"hit-2"' in (tmp / "access.log").read_text(), timeout=5)
 
 
+@pytest.mark.postgres  # the server reads the test database (market data, sessions)
 def test_a_cached_etag_still_gets_304(stack):
     base, _ = stack
     url = f"{base}/api/v2/market/ticker?limit=2"
@@ -132,6 +140,7 @@ def test_a_cached_etag_still_gets_304(stack):
     assert headers["etag"] == etag
 
 
+@pytest.mark.postgres  # the server reads the test database (market data, sessions)
 def test_errors_and_private_reads_are_never_served_from_the_cache(stack):
     base, _ = stack
     for _ in range(2):
@@ -143,6 +152,7 @@ def test_errors_and_private_reads_are_never_served_from_the_cache(stack):
 
 
 @pytest.mark.redis  # the server must see the snapshot this test publishes to the shared cache
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_a_new_ingest_shows_through_the_proxy_within_seconds(stack):
     import time
