@@ -109,6 +109,9 @@ def _psql(sql: str, db: str = "postgres") -> None:
 
 
 def up(args) -> None:
+    sys.path.insert(0, str(ROOT))  # run as a script, bench/ is not a package on the path
+    from bench.ws_fanout import PRODUCTION_WS_FLAGS
+
     run_dir = Path(args.run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     if (run_dir / "stack.json").exists():
@@ -173,16 +176,7 @@ def up(args) -> None:
                 str(args.ws_port),
                 "--workers",  # as deploy/docker-entrypoint.sh: one process per core by default
                 os.environ.get("WS_WORKERS", "2"),
-                "--ws",
-                "websockets-sansio",
-                "--ws-per-message-deflate",
-                "false",
-                "--ws-max-size",
-                "65536",
-                "--ws-ping-interval",
-                "60",
-                "--ws-ping-timeout",
-                "30",
+                *PRODUCTION_WS_FLAGS,
                 "--proxy-headers",
                 "--forwarded-allow-ips",
                 "127.0.0.1",
@@ -233,7 +227,6 @@ def up(args) -> None:
     web_url = f"http://127.0.0.1:{args.http_port}"
     http_url = web_url
     if args.proxy:
-        sys.path.insert(0, str(ROOT))  # run as a script, bench/ is not a package on the path
         from bench import nginx
 
         # The shipped nginx config (market microcache included) in front of gunicorn, as in compose;

@@ -250,6 +250,12 @@ def _server_env() -> dict:
 
 
 # Extra uvicorn flags for an experiment (--uvicorn-args); recorded in each result.
+# How production's uvicorn serves /ws (deploy/docker-entrypoint.sh, the systemd unit, docs/realtime.md;
+# tests/coinlink/test_deploy_files.py keeps them equal); bench/stack.py starts its ws server with them too.
+PRODUCTION_WS_FLAGS = [
+    *("--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--ws-max-size", "65536"),
+    *("--ws-ping-interval", "60", "--ws-ping-timeout", "30"),  # the transport keepalive
+]
 UVICORN_EXTRA: list[str] = []
 
 
@@ -269,17 +275,7 @@ def _server_command(kind: str, port: int) -> list[str]:
             "--log-level",
             "warning",
             "--no-access-log",
-            "--ws",
-            "websockets-sansio",
-            "--ws-per-message-deflate",
-            "false",
-            "--ws-max-size",
-            "65536",
-            # Production's transport keepalive (deploy/docker-entrypoint.sh, docs/realtime.md).
-            "--ws-ping-interval",
-            "60",
-            "--ws-ping-timeout",
-            "30",
+            *PRODUCTION_WS_FLAGS,
             "--backlog",
             "4096",
             *UVICORN_EXTRA,
