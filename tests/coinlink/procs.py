@@ -52,6 +52,12 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
     raise TimeoutError(f"condition not met within {timeout}s")
 
 
+def start_gunicorn(env: dict[str, str], stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """The HTTP API as production's `web` runs it: gunicorn with deploy/gunicorn.conf.py."""
+    command = [str(BIN / "gunicorn"), "coinlink.wsgi:application", "--config", str(ROOT / "deploy/gunicorn.conf.py")]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
 def child_env(**overrides: str | None) -> dict[str, str]:
     env = dict(os.environ)
     for key, value in overrides.items():

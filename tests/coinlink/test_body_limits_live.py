@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
 
 import pytest
 
-from tests.coinlink.procs import BIN, ROOT, child_env, free_port, http_get, stop, wait_until
+from tests.coinlink.procs import child_env, free_port, http_get, start_gunicorn, stop, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db]
 
@@ -29,13 +28,7 @@ def server(django_db_setup, django_db_blocker):
         RATELIMIT_ENABLED="false",
         LOG_LEVEL="warning",
     )
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "coinlink.wsgi:application", "--config", str(ROOT / "deploy/gunicorn.conf.py")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_gunicorn(env)
     try:
         wait_until(lambda: http_get(f"http://127.0.0.1:{port}/health")[0] == 200, timeout=30)
         yield port

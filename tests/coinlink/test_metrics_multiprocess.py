@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.coinlink.procs import BIN, ROOT, child_env, free_port, http_get, stop, wait_until
+from tests.coinlink.procs import child_env, free_port, http_get, start_gunicorn, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -37,13 +37,7 @@ def gunicorn_two_workers(tmp_path):
         METRICS_ALLOWED_NETWORKS=None,
         LOG_LEVEL="warning",
     )
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "coinlink.wsgi:application", "--config", str(ROOT / "deploy/gunicorn.conf.py")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process = start_gunicorn(env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: http_get(f"{base}/health")[0] == 200, timeout=30)

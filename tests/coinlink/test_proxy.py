@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from bench import nginx
-from tests.coinlink.procs import BIN, ROOT, child_env, free_port, http_fetch, http_get, stop, wait_until
+from tests.coinlink.procs import BIN, ROOT, child_env, free_port, http_fetch, http_get, start_gunicorn, stop, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,13 +34,7 @@ def stack(tmp_path_factory, django_db_setup):
     env = child_env(LOG_LEVEL="warning", PROMETHEUS_MULTIPROC_DIR=None, RATELIMIT_ENABLED="false", WS_MAX_PER_IP="500")
     if connection.vendor == "postgresql":  # the migrated test database, not the developer's
         env["DATABASE_URL"] = database_url_of_tests()
-    web = subprocess.Popen(
-        [str(BIN / "gunicorn"), "coinlink.wsgi:application", "--config", str(ROOT / "deploy/gunicorn.conf.py")],
-        cwd=ROOT,
-        env={**env, "HOST": "127.0.0.1", "PORT": str(web_port), "WEB_CONCURRENCY": "2"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    web = start_gunicorn({**env, "HOST": "127.0.0.1", "PORT": str(web_port), "WEB_CONCURRENCY": "2"})
     ws = subprocess.Popen(
         [
             *(str(BIN / "uvicorn"), "coinlink.asgi:application", "--host", "127.0.0.1"),
