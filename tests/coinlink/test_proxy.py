@@ -194,7 +194,12 @@ def test_the_proxy_caps_open_sockets_per_address_across_ws_processes(stack):
         try:
             with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
                 await websockets.connect(url, origin=ORIGIN, open_timeout=10)
-            assert refused.value.response.status_code == 429
+            response = refused.value.response
+            assert response.status_code == 429
+            assert response.headers["Retry-After"] == "30"
+            body = json.loads(response.body)
+            assert body["code"] == "too_many_connections" and body["detail"]
+            assert body["trace_id"] == response.headers["X-Request-ID"]
             await sockets.pop().close()  # a closed socket frees its place
             await asyncio.sleep(0.2)
             sockets.append(await websockets.connect(url, origin=ORIGIN, open_timeout=10))
