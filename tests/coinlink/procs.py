@@ -29,9 +29,11 @@ def http_get(url: str, headers: dict | None = None, timeout: float = 5.0) -> tup
     return status, body
 
 
-def http_fetch(url: str, headers: dict | None = None, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers (lower-cased names) and body of a GET."""
-    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback only
+def http_fetch(
+    url: str, headers: dict | None = None, timeout: float = 5.0, data: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-cased names) and body of a GET, or of a POST of `data`."""
+    request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310 - loopback only
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()

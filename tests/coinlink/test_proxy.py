@@ -208,3 +208,104 @@ def test_the_proxy_caps_open_sockets_per_address_across_ws_processes(stack):
                 await socket.close()
 
     asyncio.run(scenario())
+
+
+# nginx's own refusals, in the contract's error shape rather than nginx's HTML pages.
+
+
+def _error_shape(headers: dict[str, str], body: bytes) -> dict:
+    """The body of an error response as a client reads it: JSON with a detail and the request's id."""
+    assert headers["content-type"] == "application/json"
+    error = json.loads(body)
+    assert error["detail"] and error["code"]
+    assert error["trace_id"] == headers["x-request-id"]
+    return error
+
+
+def _post(url: str, size: int, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    body = b'{"pad": "' + b"x" * (size - 11) + b'"}'
+    return http_fetch(url, {"Host": "localhost", "Content-Type": "application/json", **headers}, timeout=30, data=body)
+
+
+def test_a_body_over_the_proxy_limit_gets_a_json_413_with_the_request_id(stack):
+    base, _ = stack
+    status, headers, body = _post(f"{base}/api/v2/auth/login", 3 * 1024 * 1024, **{"X-Request-ID": "big-body-1"})
+    assert status == 413
+    error = _error_shape(headers, body)
+    assert error["code"] == "payload_too_large" and error["trace_id"] == "big-body-1"
+
+
+def test_a_body_the_app_refuses_passes_the_proxy_with_the_apps_own_answer(stack):
+    from django.conf import settings
+
+    base, _ = stack
+    size = settings.MAX_REQUEST_BODY_BYTES + 1024  # over the app's limit, under the proxy's
+    status, headers, body = _post(f"{base}/api/v2/auth/login", size, **{"X-Request-ID": "app-body-1"})
+    assert status == 413
+    error = _error_shape(headers, body)
+    assert error["detail"] == f"Request body larger than {settings.MAX_REQUEST_BODY_BYTES} bytes."
+    assert error["trace_id"] == "app-body-1"
+
+
+def test_an_over_long_uri_gets_a_json_414(stack):
+    base, _ = stack
+    status, headers, body = _get(f"{base}/api/v2/market/ticker?q={'a' * 10_000}", **{"X-Request-ID": "long-uri-1"})
+    assert status == 414
+    # nginx stops reading before the headers, so the id is one the proxy made up, and says so in both places
+    assert _error_shape(headers, body)["code"] == "uri_too_long"
+
+
+def test_an_over_long_header_gets_a_json_400_with_the_request_id(stack):
+    base, _ = stack
+    status, headers, body = _get(
+        f"{base}/api/v2/market/ticker", **{"X-Request-ID": "big-header-1", "X-Pad": "a" * 10_000}
+    )
+    assert status == 400
+    error = _error_shape(headers, body)
+    assert error["code"] == "request_header_too_large" and error["trace_id"] == "big-header-1"
+
+
+@pytest.fixture(scope="module")
+def proxy_without_app(tmp_path_factory):
+    """The shipped config with nothing listening behind it: the app is down or restarting."""
+    tmp = tmp_path_factory.mktemp("proxy-no-app")
+    proxy_port = free_port()
+    proxy = nginx.start(tmp, web_port=free_port(), ws_port=free_port(), proxy_port=proxy_port)
+    base = f"http://127.0.0.1:{proxy_port}"
+    try:
+        wait_until(lambda: http_get(f"{base}/proxy-health")[0] == 200, timeout=10)
+        yield base
+    finally:
+        stop(proxy)
+
+
+def test_with_the_app_down_api_requests_get_a_json_502_worth_retrying(proxy_without_app):
+    status, headers, body = _get(f"{proxy_without_app}/api/v2/market/ticker", **{"X-Request-ID": "down-1"})
+    assert status == 502
+    error = _error_shape(headers, body)
+    assert error["code"] == "upstream_unavailable" and error["trace_id"] == "down-1"
+    assert headers["retry-after"] == "5"
+
+
+def test_with_the_ws_server_down_the_handshake_gets_a_json_502(proxy_without_app):
+    import websockets
+
+    url = proxy_without_app.replace("http://", "ws://") + "/ws"
+
+    async def attempt():
+        async with websockets.connect(url, origin=ORIGIN, open_timeout=10):
+            pass
+
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        asyncio.run(attempt())
+    response = refused.value.response
+    assert response.status_code == 502
+    headers = {name.lower(): value for name, value in response.headers.raw_items()}
+    assert _error_shape(headers, response.body)["code"] == "upstream_unavailable"
+
+
+def test_a_request_id_the_app_would_refuse_is_replaced_and_the_error_stays_json(proxy_without_app):
+    status, headers, body = _get(f"{proxy_without_app}/api/v2/market/ticker", **{"X-Request-ID": 'x", "code": "ok'})
+    assert status == 502
+    error = _error_shape(headers, body)  # parses: the client's quotes never reach the body
+    assert error["code"] == "upstream_unavailable" and error["trace_id"] != 'x", "code": "ok'
