@@ -1,5 +1,10 @@
-"""A minimal HTTP/1.1 client on asyncio streams: one connection per request, as a browser behind
-the proxy looks to gunicorn's sync workers (which close every connection after the response).
+"""A minimal HTTP/1.1 client on asyncio streams, with keep-alive.
+
+Each simulated REST user holds one `Connection` and sends its requests on it one after the other,
+as a browser tab reuses its connection to the proxy; the connection is reopened when the server
+closes it (`Connection: close`, a close-delimited body, or an idle connection dropped between two
+requests, which is retried once on a new connection, as browsers do, when no byte of the answer
+had arrived). `request()` is one request on a fresh connection (the /health probe).
 
 Why not httpx/aiohttp: the load generator shares the machine's two cores with the server, so its
 per-request cost is part of the measurement's noise; this client does the least work a correct
@@ -49,6 +54,106 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     raise HttpError("too many chunks")
 
 
+def _encode(host: str, port: int, method: str, path: str, headers, body, *, close: bool) -> bytes:
+    payload = b""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: application/json"]
+    if close:
+        lines.append("Connection: close")
+    # Like a browser: compressed bodies are welcome (the server decides what is worth compressing).
+    lines.append("Accept-Encoding: gzip")
+    if body is not None:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        lines.append("Content-Type: application/json")
+    if payload or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(payload)}")
+    for k, v in (headers or {}).items():
+        lines.append(f"{k}: {v}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[int, dict[str, str], bytes, bool]:
+    """(status, headers, body, reusable): whether the connection can carry another request."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+        raise HttpError(f"bad status line {status_line[:80]!r}")
+    status = int(parts[1])
+    hdrs = {}
+    for line in header_lines:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    reusable = hdrs.get("connection", "").lower() != "close" and parts[0] == "HTTP/1.1"
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        data = b""
+    elif "content-length" in hdrs:
+        data = await reader.readexactly(int(hdrs["content-length"]))
+    elif "chunked" in hdrs.get("transfer-encoding", "").lower():
+        data = await _read_chunked(reader)
+    else:
+        data, reusable = await reader.read(-1), False
+    return status, hdrs, data, reusable
+
+
+class Connection:
+    """One keep-alive connection to host:port, for one simulated user's requests in turn."""
+
+    def __init__(self, host: str, port: int, *, local_addr: str | None = None):
+        self.host, self.port, self.local_addr = host, port, local_addr
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self.opened = 0  # connections opened so far (the keep-alive's effect, for the tests)
+
+    async def _open(self) -> None:
+        local = (self.local_addr, 0) if self.local_addr else None
+        self._reader, self._writer = await asyncio.open_connection(
+            self.host, self.port, local_addr=local, limit=1 << 20
+        )
+        self.opened += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: object | None = None,
+        timeout: float = 30.0,
+    ) -> Response:
+        """Raises HttpError / OSError / TimeoutError on failure (and the connection is dropped)."""
+        started = time.perf_counter()
+        raw = _encode(self.host, self.port, method, path, headers, body, close=False)
+        try:
+            async with asyncio.timeout(timeout):
+                for attempt in range(2):
+                    reused = self._writer is not None
+                    if not reused:
+                        await self._open()
+                    self._writer.write(raw)
+                    try:
+                        status, hdrs, data, reusable = await _read_response(self._reader, method)
+                    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                        self.close()
+                        # The server dropped an idle connection just as we reused it: nothing of
+                        # the answer arrived, so the request was not served; send it again once.
+                        nothing_read = not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial
+                        if reused and nothing_read and attempt == 0:
+                            continue
+                        raise
+                    if not reusable:
+                        self.close()
+                    return Response(status, hdrs, data, (time.perf_counter() - started) * 1000.0)
+        except BaseException:
+            self.close()
+            raise
+        raise HttpError("unreachable")  # pragma: no cover
+
+
 async def request(
     host: str,
     port: int,
@@ -62,18 +167,7 @@ async def request(
 ) -> Response:
     """One request on a fresh connection. Raises HttpError / OSError / TimeoutError on failure."""
     started = time.perf_counter()
-    payload = b""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close", "Accept: application/json"]
-    # Like a browser: compressed bodies are welcome (the server decides what is worth compressing).
-    lines.append("Accept-Encoding: gzip")
-    if body is not None:
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        lines.append("Content-Type: application/json")
-    if payload or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(payload)}")
-    for k, v in (headers or {}).items():
-        lines.append(f"{k}: {v}")
-    raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+    raw = _encode(host, port, method, path, headers, body, close=True)
     writer = None
     try:
         async with asyncio.timeout(timeout):
@@ -81,24 +175,7 @@ async def request(
                 host, port, local_addr=(local_addr, 0) if local_addr else None, limit=1 << 20
             )
             writer.write(raw)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
-            parts = status_line.split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
-                raise HttpError(f"bad status line {status_line[:80]!r}")
-            status = int(parts[1])
-            hdrs = {}
-            for line in header_lines:
-                k, _, v = line.partition(":")
-                hdrs[k.strip().lower()] = v.strip()
-            if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-                data = b""
-            elif "content-length" in hdrs:
-                data = await reader.readexactly(int(hdrs["content-length"]))
-            elif "chunked" in hdrs.get("transfer-encoding", "").lower():
-                data = await _read_chunked(reader)
-            else:
-                data = await reader.read(-1)
+            status, hdrs, data, _ = await _read_response(reader, method)
     finally:
         if writer is not None:
             writer.close()

@@ -94,16 +94,22 @@ class Shared:
         return time.time() < self.stop_at
 
     async def call(
-        self, name: str, method: str, path: str, *, token: str | None = None, body=None, expect=(200,)
+        self,
+        conn: http.Connection,
+        name: str,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body=None,
+        expect=(200,),
     ) -> http.Response | None:
         headers = dict(self.extra_headers)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         at = time.time()
         try:
-            resp = await http.request(
-                self.http_host, self.http_port, method, path, headers=headers, body=body, timeout=self.timeout
-            )
+            resp = await conn.request(method, path, headers=headers, body=body, timeout=self.timeout)
         except (OSError, TimeoutError, http.HttpError, asyncio.IncompleteReadError, ValueError) as exc:
             ms = (time.time() - at) * 1000.0
             kind = type(exc).__name__
@@ -255,11 +261,14 @@ class RestUser:
         self.alerts: list[str] = []
         self.ws: WsClient | None = None
         self.ws_task: asyncio.Task | None = None
+        # The user's browser tab: one keep-alive connection to the proxy for all its REST calls.
+        self.conn = http.Connection(shared.http_host, shared.http_port)
 
     async def sign_in(self) -> bool:
         if self.new:
             self.new = False
             resp = await self.s.call(
+                self.conn,
                 "auth.signup",
                 "POST",
                 "/api/v2/auth/signup",
@@ -273,7 +282,7 @@ class RestUser:
             )
         else:
             resp = await self.s.call(
-                "auth.login", "POST", "/api/v2/auth/login", body={"email": self.email, "password": PASSWORD}
+                self.conn, "auth.login", "POST", "/api/v2/auth/login", body={"email": self.email, "password": PASSWORD}
             )
         if resp is None:
             return False
@@ -290,7 +299,9 @@ class RestUser:
         return True
 
     async def do_refresh(self) -> None:
-        resp = await self.s.call("auth.refresh", "POST", "/api/v2/auth/refresh", body={"refresh_token": self.refresh})
+        resp = await self.s.call(
+            self.conn, "auth.refresh", "POST", "/api/v2/auth/refresh", body={"refresh_token": self.refresh}
+        )
         if resp is not None:
             tokens = resp.json()["tokens"]
             self.access, self.refresh = tokens["access_token"], tokens["refresh_token"]
@@ -300,6 +311,7 @@ class RestUser:
         if ws is not None and not ws.closed.is_set():
             ws.expect_revoke_at = time.time()
         await self.s.call(
+            self.conn,
             "auth.logout",
             "POST",
             "/api/v2/auth/logout",
@@ -318,36 +330,40 @@ class RestUser:
         self.ws = self.ws_task = None
 
     async def action(self, name: str) -> None:
-        s, tok, rng = self.s, self.access, self.rng
+        s, tok, rng, c = self.s, self.access, self.rng, self.conn
         sym = rng.choice(SYMBOLS)
         if name == "market.ticker":
-            await s.call(name, "GET", "/api/v2/market/ticker?limit=20", token=tok)
+            await s.call(c, name, "GET", "/api/v2/market/ticker?limit=20", token=tok)
         elif name == "market.price":
-            await s.call(name, "GET", f"/api/v2/market/{sym}/price?vs={rng.choice(['usd', 'usd', 'eur'])}", token=tok)
+            await s.call(
+                c, name, "GET", f"/api/v2/market/{sym}/price?vs={rng.choice(['usd', 'usd', 'eur'])}", token=tok
+            )
         elif name == "legacy.bitcoin_price":
-            await s.call(name, "GET", "/api/bitcoin/price", token=tok)
+            await s.call(c, name, "GET", "/api/bitcoin/price", token=tok)
         elif name == "market.assets":
-            await s.call(name, "GET", f"/api/v2/market/assets?page_size=20&page={rng.randint(1, 2)}", token=tok)
+            await s.call(c, name, "GET", f"/api/v2/market/assets?page_size=20&page={rng.randint(1, 2)}", token=tok)
         elif name == "market.stats":
-            await s.call(name, "GET", "/api/v2/market/stats", token=tok)
+            await s.call(c, name, "GET", "/api/v2/market/stats", token=tok)
         elif name == "market.movers":
-            await s.call(name, "GET", "/api/v2/market/movers?limit=5", token=tok)
+            await s.call(c, name, "GET", "/api/v2/market/movers?limit=5", token=tok)
         elif name == "market.history":
             interval, period = rng.choice([("1h", "7d"), ("1d", "30d"), ("5m", "1d")])
-            await s.call(name, "GET", f"/api/v2/market/{sym}/history?interval={interval}&period={period}", token=tok)
+            await s.call(c, name, "GET", f"/api/v2/market/{sym}/history?interval={interval}&period={period}", token=tok)
         elif name == "notifications.list":
-            await s.call(name, "GET", "/api/v2/notifications?page_size=20", token=tok)
+            await s.call(c, name, "GET", "/api/v2/notifications?page_size=20", token=tok)
         elif name == "notifications.unread_count":
-            await s.call(name, "GET", "/api/v2/notifications/unread-count", token=tok)
+            await s.call(c, name, "GET", "/api/v2/notifications/unread-count", token=tok)
         elif name == "notifications.read":
-            resp = await s.call("notifications.list", "GET", "/api/v2/notifications?unread=true&page_size=5", token=tok)
+            resp = await s.call(
+                c, "notifications.list", "GET", "/api/v2/notifications?unread=true&page_size=5", token=tok
+            )
             results = (resp.json() or {}).get("results", []) if resp is not None else []
             if results:
-                await s.call(name, "POST", f"/api/v2/notifications/{results[0]['id']}/read", token=tok)
+                await s.call(c, name, "POST", f"/api/v2/notifications/{results[0]['id']}/read", token=tok)
             else:
-                await s.call("notifications.read_all", "POST", "/api/v2/notifications/read-all", token=tok)
+                await s.call(c, "notifications.read_all", "POST", "/api/v2/notifications/read-all", token=tok)
         elif name == "alerts.list":
-            await s.call(name, "GET", "/api/v2/alerts?page_size=20", token=tok)
+            await s.call(c, name, "GET", "/api/v2/alerts?page_size=20", token=tok)
         elif name == "alerts.create":
             if len(self.alerts) >= 20:
                 name = "alerts.delete"
@@ -359,24 +375,24 @@ class RestUser:
                     body["target_value"] = round(rng.uniform(0.01, 100_000), 2)
                 else:
                     body["target_value"] = round(target, 2)
-                resp = await s.call(name, "POST", "/api/v2/alerts", token=tok, body=body, expect=(201,))
+                resp = await s.call(c, name, "POST", "/api/v2/alerts", token=tok, body=body, expect=(201,))
                 if resp is not None:
                     self.alerts.append(resp.json()["id"])
                 return
         if name == "alerts.delete":
             if self.alerts:
                 alert_id = self.alerts.pop(rng.randrange(len(self.alerts)))
-                await s.call(name, "DELETE", f"/api/v2/alerts/{alert_id}", token=tok, expect=(204,))
+                await s.call(c, name, "DELETE", f"/api/v2/alerts/{alert_id}", token=tok, expect=(204,))
             else:
-                await s.call("alerts.list", "GET", "/api/v2/alerts?page_size=20", token=tok)
+                await s.call(c, "alerts.list", "GET", "/api/v2/alerts?page_size=20", token=tok)
         elif name == "user.profile":
-            await s.call(name, "GET", "/api/v2/user/profile", token=tok)
+            await s.call(c, name, "GET", "/api/v2/user/profile", token=tok)
         elif name == "user.preferences":
-            await s.call(name, "GET", "/api/v2/user/preferences", token=tok)
+            await s.call(c, name, "GET", "/api/v2/user/preferences", token=tok)
         elif name == "auth.verify":
-            await s.call(name, "GET", "/api/v2/auth/verify", token=tok)
+            await s.call(c, name, "GET", "/api/v2/auth/verify", token=tok)
         elif name == "health":
-            await s.call(name, "GET", "/health")
+            await s.call(c, name, "GET", "/health")
 
     async def run(self, start_at: float) -> None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
@@ -408,5 +424,6 @@ class RestUser:
                 await self.logout()
         finally:
             s.rest_active -= 1
+            self.conn.close()
             if self.ws is not None:
                 await self.ws.close()

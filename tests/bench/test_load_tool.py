@@ -127,6 +127,45 @@ async def test_it_raises_on_a_garbage_status_line():
             await http.request("127.0.0.1", port, "GET", "/")
 
 
+async def test_a_user_sends_its_requests_on_one_kept_alive_connection_and_reopens_when_the_server_closes_it():
+    """Like a browser tab: one connection for many requests; after `Connection: close` a new one, and a
+    connection the server dropped while idle is reopened and the request sent again."""
+    served = []
+
+    async def handler(reader, writer):
+        for _ in range(10):
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            path = head.split(b" ")[1].decode()
+            served.append(path)
+            close = path == "/last"
+            body = json.dumps({"path": path, "n": len(served)}).encode()
+            extra = b"Connection: close\r\n" if close else b""
+            writer.write(b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (extra, len(body), body))
+            await writer.drain()
+            if close or path == "/then-drop":
+                break
+        writer.close()
+
+    server, port = await _serve(handler)
+    async with server:
+        conn = http.Connection("127.0.0.1", port)
+        first = [(await conn.request("GET", f"/{i}")).json()["path"] for i in range(3)]
+        assert (first, conn.opened) == (["/0", "/1", "/2"], 1)
+        assert (await conn.request("GET", "/last")).status == 200
+        assert (await conn.request("GET", "/after-close")).json()["path"] == "/after-close"
+        assert conn.opened == 2
+        await conn.request("GET", "/then-drop")  # the server drops this connection after answering
+        await asyncio.sleep(0.05)
+        resent = await conn.request("POST", "/resent", body={"x": 1})
+        conn.close()
+    assert resent.json()["path"] == "/resent"
+    assert conn.opened == 3
+    assert served.count("/resent") == 1
+
+
 async def _asgi_get(app, path: str, query: str = "") -> tuple[int, object]:
     sent = []
 
