@@ -92,7 +92,7 @@ if CONFIG.database_url and not CONFIG.database_url.startswith("sqlite"):
         conn_max_age=CONFIG.db_conn_max_age,
         conn_health_checks=True,
     )
-    _db["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    _db["ENGINE"] = "coinlink.db.postgresql"
     _db.setdefault("OPTIONS", {})
     if CONFIG.db_statement_timeout_ms:
         _db["OPTIONS"]["options"] = f"-c statement_timeout={CONFIG.db_statement_timeout_ms}"
