@@ -68,8 +68,9 @@ def _env(args, run_dir: Path) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         HOST="127.0.0.1",
     )
-    if args.web_workers:
-        env["WEB_CONCURRENCY"] = str(args.web_workers)
+    # Only gunicorn may see it: uvicorn reads WEB_CONCURRENCY as its --workers too, which the fake
+    # upstream's in-process uvicorn.run() refuses.
+    env.pop("WEB_CONCURRENCY", None)
     return env
 
 
@@ -164,6 +165,7 @@ def up(args) -> None:
             ],
             env,
             run_dir,
+            {"WEB_CONCURRENCY": str(args.web_workers)} if args.web_workers else None,
         ),
         _start(
             "ws",
@@ -261,7 +263,7 @@ def up(args) -> None:
             "SECURE_PROXY_SSL_HEADER",
         )
     }
-    public_env["WEB_CONCURRENCY"] = env.get("WEB_CONCURRENCY", f"{os.cpu_count() * 2 + 1} (gunicorn.conf default)")
+    public_env["WEB_CONCURRENCY"] = str(args.web_workers or f"{os.cpu_count() * 2 + 1} (gunicorn.conf default)")
     public_env["CELERY_CONCURRENCY"] = str(args.celery_concurrency)
     state = {
         "run_dir": str(run_dir),
