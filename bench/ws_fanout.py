@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
-import base64
 import json
 import os
 import random
@@ -30,6 +29,9 @@ import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.wsraw import RawWebSocket
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -48,70 +50,20 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --- client worker process --------------------------------------------------------------------
-# A minimal RFC 6455 client on asyncio.Protocol: the `websockets` client costs ~100-200 us of Python
-# per received frame, which on this 2-core machine would make the load generator, not the server,
-# the bottleneck at 10,000 sockets. This one reads the frame header, and only the tail of a ticker
-# frame (`timestamp`, `seq`).
-class _Client(asyncio.Protocol):
-    def __init__(self, host: str, stats: dict, samples: array.array, window: dict, opened: asyncio.Future):
-        self.host, self.stats, self.samples, self.window, self.opened = host, stats, samples, window, opened
-        self.buf = bytearray()
-        self.open = False
+# bench/wsraw.py's minimal RFC 6455 client: the `websockets` client costs ~100-200 us of Python per
+# received frame, which on this 2-core machine would make the load generator, not the server, the
+# bottleneck at 10,000 sockets. This one reads only the tail of a ticker frame (`timestamp`, `seq`).
+class _Client(RawWebSocket):
+    def __init__(self, host: str, stats: dict, samples: array.array, window: dict):
+        super().__init__(host, "/ws", ORIGIN)
+        self.stats, self.samples, self.window = stats, samples, window
         self.last_seq: int | None = None
         self.received = 0
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        key = base64.b64encode(os.urandom(16))
-        transport.write(
-            b"GET /ws HTTP/1.1\r\nHost: " + self.host.encode() + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\nOrigin: " + ORIGIN.encode() + b"\r\n\r\n"
-        )
+    def on_close(self, code: int) -> None:
+        self.stats["dropped_connections"] += 1
 
-    def connection_lost(self, exc) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError("closed during handshake"))
-        elif self.open:
-            self.stats["dropped_connections"] += 1
-        self.open = False
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        if not self.open:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                self.opened.set_exception(ConnectionError(bytes(buf[:12]).decode(errors="replace")))
-                self.transport.close()
-                return
-            del buf[: end + 4]
-            self.open = True
-            self.opened.set_result(True)
-        while len(buf) >= 2:
-            opcode, length, offset = buf[0] & 0x0F, buf[1] & 0x7F, 2
-            if length == 126:
-                if len(buf) < 4:
-                    return
-                length, offset = int.from_bytes(buf[2:4], "big"), 4
-            elif length == 127:
-                if len(buf) < 10:
-                    return
-                length, offset = int.from_bytes(buf[2:10], "big"), 10
-            if len(buf) < offset + length:
-                return
-            payload = bytes(buf[offset : offset + length])
-            del buf[: offset + length]
-            if opcode == 1:
-                self._text(payload)
-            elif opcode == 9:  # ping -> pong (client frames are masked)
-                self._send(0xA, payload)
-            elif opcode == 8:
-                self.transport.close()
-
-    def _text(self, payload: bytes) -> None:
+    def on_text(self, payload: bytes) -> None:
         now = time.time()
         if b'"crypto_ticker_update"' not in payload[:40]:
             return
@@ -128,11 +80,6 @@ class _Client(asyncio.Protocol):
             self.samples.append(now - sent)
             self.received += 1
 
-    def _send(self, opcode: int, payload: bytes) -> None:
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
-
 
 _STAMPS: dict[bytes, float] = {}
 
@@ -146,13 +93,12 @@ async def _worker(port: int, count: int, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
 
     async def one():
-        opened = loop.create_future()
         async with gate:
             try:
                 _, protocol = await loop.create_connection(
-                    lambda: _Client(f"127.0.0.1:{port}", stats, samples, window, opened), "127.0.0.1", port
+                    lambda: _Client(f"127.0.0.1:{port}", stats, samples, window), "127.0.0.1", port
                 )
-                await asyncio.wait_for(opened, 60)
+                await asyncio.wait_for(protocol.opened, 60)
             except Exception as exc:
                 stats["failed"] += 1
                 errors = stats.setdefault("errors", {})

@@ -17,9 +17,11 @@ import json
 import random
 import time
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from bench.load import http
 from bench.load.stats import Recorder
+from bench.wsraw import RawWebSocket
 
 SYMBOLS = ["BTC", "ETH", "XRP", "SOL", "ADA", "DOGE", "TRX", "LINK", "AVAX", "DOT", "LTC", "BCH"]
 CONDITIONS = ["above", "below", "crosses_above", "crosses_below", "change_pct_24h_above", "change_pct_24h_below"]
@@ -121,6 +123,33 @@ class Shared:
         return resp if ok else None
 
 
+class FeedTrack:
+    """One socket's view of the feed: `seq` gaps, and a delivery sample per new update cycle."""
+
+    def __init__(self, rec: Recorder, label: str):
+        self.rec, self.label = rec, label
+        self.last_seq = 0
+        self.max_ts: float | None = None
+
+    def frame(self, raw: str, now: float) -> None:
+        # The feed's bulk: read `timestamp` and `seq` from the tail (realtime.events encodes them
+        # after `data`) instead of parsing every ticker, to keep the generator light.
+        seq, ts = ticker_frame_tail(raw)
+        if self.last_seq and seq != self.last_seq + 1:
+            self.rec.record("ws.seq_gap", now, None, "gap", False, f"{self.label}: {self.last_seq} -> {seq}")
+        self.last_seq = seq
+        # `timestamp` is when the ingest got the upstream answer (realtime.hub: iso(observed_at)).
+        # Snapshots (after connect / subscribe) repeat the last cycle's time: only a newer timestamp
+        # is a fresh update cycle, and only those are delivery samples.
+        if ts is None:
+            return
+        if self.max_ts is None:
+            self.max_ts = ts
+        elif ts > self.max_ts:
+            self.max_ts = ts
+            self.rec.record("feed.delivery", ts, max(0.0, (now - ts) * 1000.0), "ok", True)
+
+
 class WsClient:
     """One WebSocket connection; records connect time, feed delivery, notifications, closes."""
 
@@ -130,12 +159,11 @@ class WsClient:
         self.source_ip = source_ip
         self.symbols = symbols
         self.ws = None
-        self.max_ts: float | None = None
         self.close_code: int | None = None
         self.closed = asyncio.Event()
         self.authenticated = asyncio.Event()
         self.expect_revoke_at: float | None = None
-        self.last_seq = 0
+        self.feed = FeedTrack(shared.rec, label)
         self.auth_sent = 0.0
 
     async def run(self, *, token: str | None = None) -> None:
@@ -184,22 +212,7 @@ class WsClient:
             if not self.s.running():
                 break
             if raw.startswith(TICKER_PREFIX):
-                # The feed's bulk: read `timestamp` and `seq` from the tail (realtime.events encodes
-                # them after `data`) instead of parsing every ticker, to keep the generator light.
-                seq, ts = ticker_frame_tail(raw)
-                if self.last_seq and seq != self.last_seq + 1:
-                    rec.record("ws.seq_gap", now, None, "gap", False, f"{self.label}: {self.last_seq} -> {seq}")
-                self.last_seq = seq
-                # `timestamp` is when the ingest got the upstream answer (realtime.hub: iso(observed_at)).
-                # Snapshots (after connect / subscribe) repeat the last cycle's time: only a newer
-                # timestamp is a fresh update cycle, and only those are delivery samples.
-                if ts is None:
-                    continue
-                if self.max_ts is None:
-                    self.max_ts = ts
-                elif ts > self.max_ts:
-                    self.max_ts = ts
-                    rec.record("feed.delivery", ts, max(0.0, (now - ts) * 1000.0), "ok", True)
+                self.feed.frame(raw, now)
                 continue
             frame = json.loads(raw)
             kind = frame.get("type")
@@ -234,16 +247,78 @@ class WsClient:
                 pass
 
 
+class FeedReader(RawWebSocket):
+    """A viewer's socket, on bench/wsraw.py's lean client: 5,000 of them share the generator's cores
+    with the servers, and the `websockets` client's ~100-200 us per frame was the generator's own
+    delay in every feed sample. Records the same as `WsClient`: connect time, feed, errors, closes."""
+
+    def __init__(self, shared: Shared, *, label: str, symbols: list[str] | None):
+        url = urlsplit(shared.ws_url)
+        super().__init__(url.netloc, url.path or "/", shared.origin)
+        self.s, self.label, self.symbols = shared, label, symbols
+        self.feed = FeedTrack(shared.rec, label)
+        self.started = time.time()
+        self.counted = False
+
+    def on_text(self, payload: bytes) -> None:
+        now = time.time()
+        raw = payload.decode()
+        if raw.startswith(TICKER_PREFIX):
+            self.feed.frame(raw, now)
+            return
+        frame = json.loads(raw)
+        kind = frame.get("type")
+        if not self.counted:
+            self.counted = True
+            self.s.ws_open += 1
+            ok = kind == "connected"
+            self.s.rec.record(
+                "ws.connect", self.started, (now - self.started) * 1000.0, kind if not ok else "connected", ok
+            )
+            if self.symbols:
+                self.send_text(json.dumps({"type": "subscribe", "symbols": self.symbols}))
+        elif kind == "ping":
+            self.send_text('{"type":"pong"}')
+        elif kind == "error":
+            self.s.rec.record("ws.error_frame", now, None, frame.get("code", "?"), False, f"{self.label}: {raw[:200]}")
+
+    def on_close(self, code: int) -> None:
+        if self.counted:
+            self.s.ws_open -= 1
+        if self.s.running():
+            self.s.rec.record(
+                "ws.unexpected_close", time.time(), None, str(code), False, f"{self.label}: closed {code}"
+            )
+
+
 async def viewer(shared: Shared, index: int, start_at: float) -> None:
     await asyncio.sleep(max(0.0, start_at - time.time()))
     rng = random.Random(index)
     symbols = rng.sample(SYMBOLS, 4) if index % 2 else None
     ip = shared.source_ips[index % len(shared.source_ips)]
+    url = urlsplit(shared.ws_url)
+    loop = asyncio.get_running_loop()
     for attempt in range(3):  # bounded reconnects
         if not shared.running():
             return
-        client = WsClient(shared, label=f"viewer{index}", source_ip=ip, symbols=symbols)
-        await client.run()
+        reader = FeedReader(shared, label=f"viewer{index}", symbols=symbols)
+        try:
+            async with asyncio.timeout(shared.timeout):
+                await loop.create_connection(
+                    lambda r=reader: r, url.hostname, url.port, local_addr=(ip, 0) if ip else None
+                )
+                await reader.opened
+        except (OSError, TimeoutError) as exc:
+            kind = type(exc).__name__
+            shared.rec.record("ws.connect", reader.started, None, kind, False, f"viewer{index}: {exc!r}")
+            if reader.transport is not None:
+                reader.transport.close()
+        else:
+            # Held until the end of the run, or until the server closes it (then: reconnect).
+            await asyncio.wait([reader.closed], timeout=max(0.0, shared.stop_at - time.time()))
+            if not reader.closed.done():
+                reader.close()
+                return
         if not shared.running():
             return
         await asyncio.sleep(1.0 + attempt)
