@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import re
 import shutil
@@ -98,12 +99,21 @@ def test_a_foreign_origin_is_refused_through_the_proxy(stack):
 
 def test_metrics_pass_the_proxy_only_from_private_networks(stack):
     base, _ = stack
-    # The client here is loopback, which the proxy allows; public addresses hit `deny all`.
+    # 127.0.0.1 is on the proxy's allow list; 127.0.0.2 is on none of them, so it stands in for a
+    # public address and meets `deny all`, answered in the API's error shape.
     assert http_get(f"{base}/metrics", headers={"Host": "localhost"})[0] == 200
-    conf = (ROOT / "deploy/nginx/coinlink.conf").read_text()
-    block = conf[conf.index("location = /metrics") :].split("}", 1)[0]
-    assert "allow 127.0.0.1;" in block and block.rstrip().endswith("include /etc/nginx/conf.d/coinlink-proxy.inc;")
-    assert "deny all;" in block
+    port = int(base.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=("127.0.0.2", 0))
+    try:
+        conn.request("GET", "/metrics", headers={"Host": "localhost", "X-Request-ID": "scraper-1"})
+        response = conn.getresponse()
+        status, headers, body = response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+    assert status == 403
+    error = _error_shape(headers, body)
+    assert error["code"] == "forbidden" and error["trace_id"] == "scraper-1"
+    assert b"# TYPE" not in body
 
 
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
