@@ -193,11 +193,13 @@ async def probe_and_monitor(
 
 
 def run_profiles(stack: dict, run_dir: Path, seconds: int = 30) -> None:
-    """py-spy on the web tree (all gunicorn workers) and on uvicorn, in parallel, while the load holds."""
+    """py-spy on every process of web (gunicorn), ws (uvicorn) and the Celery worker, in parallel, while the
+    load holds. Each is a supervisor with worker processes (ws since it runs `--workers 2`), so all are
+    recorded with their subprocesses."""
     spy = str(ROOT / ".venv" / "bin" / "py-spy")
     pids = {p["name"]: p["pid"] for p in stack["procs"]}
     jobs = []
-    for name, extra in (("web", ["--subprocesses"]), ("ws", []), ("worker", ["--subprocesses"])):
+    for name in ("web", "ws", "worker"):
         if name not in pids:
             continue
         out = run_dir / f"profile-{name}.txt"
@@ -215,7 +217,7 @@ def run_profiles(stack: dict, run_dir: Path, seconds: int = 30) -> None:
             "raw",
             "--output",
             str(out),
-            *extra,
+            "--subprocesses",
         ]
         jobs.append(
             subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=(run_dir / f"profile-{name}.err").open("w"))
@@ -224,8 +226,7 @@ def run_profiles(stack: dict, run_dir: Path, seconds: int = 30) -> None:
         if name in pids:
             with (run_dir / f"dump-{name}.txt").open("w") as fh:
                 subprocess.run(
-                    [spy, "dump", "--pid", str(pids[name]), "--nonblocking"]
-                    + (["--subprocesses"] if name == "web" else []),
+                    [spy, "dump", "--pid", str(pids[name]), "--nonblocking", "--subprocesses"],
                     stdout=fh,
                     stderr=subprocess.STDOUT,
                     timeout=60,
