@@ -113,6 +113,24 @@ def _allow_probe_host(request) -> None:
         request.META["HTTP_HOST"] = allowed[0].lstrip(".")
 
 
+# Above the proxy's client_max_body_size (2 MB, deploy/nginx/coinlink.conf): any body it passes on.
+_DRAIN_MAX_BYTES = 4 * 1024 * 1024
+
+
+def _drain(request, length: int) -> None:
+    """Read and drop a refused body before answering. A server that answers and closes with unread
+    bytes in its socket makes the kernel reset the connection; the proxy, still sending the body,
+    can see that reset before the 413 and answer 502 instead. Bodies beyond what a proxy would pass
+    on are not read: the connection is closed on them."""
+    if length > _DRAIN_MAX_BYTES:
+        return
+    try:
+        while request.read(64 * 1024):
+            pass
+    except OSError:  # the client went away; the 413 is still the answer
+        pass
+
+
 class RequestGuardMiddleware:
     """Refuses hostile requests before any view: oversized bodies, NUL bytes, floods (per IP)."""
 
@@ -148,6 +166,7 @@ class RequestGuardMiddleware:
         except ValueError:
             return json_error(400, "Invalid Content-Length header.", "bad_request")
         if length > limit_bytes:
+            _drain(request, length)
             return json_error(413, f"Request body larger than {limit_bytes} bytes.", "payload_too_large")
         if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
             # Django reads Content-Length bytes: under gunicorn a chunked body arrives empty, under an
