@@ -21,6 +21,7 @@ def render(
     web_port: int,
     ws_port: int,
     proxy_port: int,
+    probe_port: int | None = None,
     worker_processes: str = "1",
     worker_connections: int = 1024,
     forwarded_proto: str | None = None,
@@ -28,6 +29,7 @@ def render(
     """Writes nginx.conf and conf.d/ under `tmp`; returns the nginx.conf path.
 
     `forwarded_proto="https"` stands in for the TLS listener this loopback copy does not have.
+    Without `probe_port` the probes go to `web_port` (a gunicorn without a probe listener).
     """
     conf_d = tmp / "conf.d"
     conf_d.mkdir(parents=True, exist_ok=True)
@@ -35,6 +37,7 @@ def render(
     for name in FILES:
         text = (ROOT / "deploy/nginx" / name).read_text().replace("/etc/nginx/conf.d/", f"{conf_d}/")
         text = text.replace("server web:8000", f"server 127.0.0.1:{web_port}")
+        text = text.replace("server web:8002", f"server 127.0.0.1:{probe_port or web_port}")
         text = text.replace("server ws:8001", f"server 127.0.0.1:{ws_port}")
         text = text.replace("listen 80;", f"listen 127.0.0.1:{proxy_port};").replace("/var/log/nginx/", f"{tmp}/")
         text = text.replace("/var/cache/nginx/", f"{tmp}/cache/")

@@ -158,6 +158,8 @@ def up(args) -> None:
                 "deploy/gunicorn.conf.py",
                 "--bind",
                 f"127.0.0.1:{args.http_port}",
+                "--bind",  # the probe listener (PROBE_PORT in compose and systemd)
+                f"127.0.0.1:{args.probe_port}",
                 "--control-socket",
                 str(run_dir / "gunicorn.ctl"),
                 "--backlog",
@@ -236,6 +238,7 @@ def up(args) -> None:
         conf = nginx.render(
             run_dir / "nginx",
             web_port=args.http_port,
+            probe_port=args.probe_port,
             ws_port=args.ws_port,
             proxy_port=args.proxy_port,
             worker_processes="auto",
@@ -344,6 +347,7 @@ def main() -> None:
     p_up.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
     p_up.add_argument("--http-port", type=int, default=18000)
     p_up.add_argument("--ws-port", type=int, default=18001)
+    p_up.add_argument("--probe-port", type=int, default=18002, help="gunicorn's probe listener")
     p_up.add_argument("--proxy-port", type=int, default=18080)
     p_up.add_argument(
         "--proxy", action=argparse.BooleanOptionalAction, default=shutil.which("nginx") is not None,

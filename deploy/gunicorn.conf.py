@@ -10,7 +10,14 @@ import os
 import shutil
 from pathlib import Path
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - inside a container
+_host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - inside a container
+bind = [f"{_host}:{os.environ.get('PORT', '8000')}"]
+# PROBE_PORT: a second listener for health probes (the proxy's /health, /livez, /readyz and the
+# container's healthcheck). A sync worker takes one connection from each ready listener in turn, so
+# a probe waits for the next free worker instead of behind the whole API backlog when the API is
+# saturated (docs/performance.md, "Mixed workload"). Same app, same routes: keep the port internal.
+if os.environ.get("PROBE_PORT"):
+    bind.append(f"{_host}:{os.environ['PROBE_PORT']}")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

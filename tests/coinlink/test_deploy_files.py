@@ -318,3 +318,49 @@ def test_the_entrypoint_runs_manage_commands_and_empties_the_metrics_directory(t
     assert metrics_dir.is_dir() and not (metrics_dir / "counter_123.db").exists()
     passthrough = subprocess.run(["sh", script, "echo", "as", "given"], env=env, capture_output=True, text=True)
     assert passthrough.stdout == "as given\n"
+
+
+def test_the_probe_listener_is_the_same_port_in_compose_systemd_and_the_proxy(compose):
+    web = compose["services"]["web"]
+    port = str(web["environment"]["PROBE_PORT"])
+    assert port in [str(p) for p in web["expose"]]
+    unit = (ROOT / "deploy/systemd/coinlink-web.service").read_text()
+    assert re.search(rf"^Environment=.*\bPROBE_PORT={port}\b", unit, re.M)
+    conf = (ROOT / "deploy/nginx/coinlink.conf").read_text()
+    assert re.search(rf"upstream coinlink_web_probes \{{ server web:{port}; \}}", conf)
+    probes = conf[conf.index("location ~ ^/(health|livez|readyz)/?$") :].split("}", 1)[0]
+    assert "proxy_pass http://coinlink_web_probes;" in probes
+
+
+def test_the_container_healthcheck_asks_the_probe_listener_when_there_is_one(tmp_path):
+    import http.server
+    import threading
+
+    from tests.coinlink.procs import PYTHON, child_env, free_port
+
+    seen = []
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        probe_port = server.server_address[1]
+        env = child_env(PORT=str(free_port()), PROBE_PORT=str(probe_port), ALLOWED_HOSTS="api.example.com")
+        check = [PYTHON, str(ROOT / "deploy/healthcheck.py")]
+        with_probe = subprocess.run(check, env=env, timeout=20)
+        env["PROBE_PORT"] = ""  # the ws container has none: its PORT (closed here) is asked, and fails
+        without = subprocess.run(
+            [PYTHON, str(ROOT / "deploy/healthcheck.py")], env=env, timeout=20, capture_output=True
+        )
+    finally:
+        server.shutdown()
+    assert with_probe.returncode == 0 and seen == ["/health"]
+    assert without.returncode == 1
