@@ -6,7 +6,8 @@ request with `SELECT 1`: a round trip that, under load, was about an eighth of t
 the server is ending it (restart, `pg_terminate_backend`, `idle_session_timeout`, a pooler closing
 it): it sends its error message and closes the socket, which makes the socket readable. So a
 connection whose socket has nothing to read is usable, and one that does is replaced before the
-request's first query, as `SELECT 1` failing would have done.
+request's first query, as `SELECT 1` failing would have done. (A configuration reload can also send
+an idle connection a message; that connection is then replaced needlessly, which is harmless.)
 """
 
 from __future__ import annotations
