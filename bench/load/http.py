@@ -96,20 +96,14 @@ async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[int
 
 
 class Connection:
-    """One keep-alive connection to host:port, for one simulated user's requests in turn."""
+    """One connection to host:port, for one simulated user's requests in turn (keep-alive), or for a
+    single request (`keep_alive=False`: `Connection: close`)."""
 
-    def __init__(self, host: str, port: int, *, local_addr: str | None = None):
-        self.host, self.port, self.local_addr = host, port, local_addr
+    def __init__(self, host: str, port: int, *, keep_alive: bool = True):
+        self.host, self.port, self.keep_alive = host, port, keep_alive
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self.opened = 0  # connections opened so far (the keep-alive's effect, for the tests)
-
-    async def _open(self) -> None:
-        local = (self.local_addr, 0) if self.local_addr else None
-        self._reader, self._writer = await asyncio.open_connection(
-            self.host, self.port, local_addr=local, limit=1 << 20
-        )
-        self.opened += 1
 
     def close(self) -> None:
         if self._writer is not None:
@@ -127,31 +121,32 @@ class Connection:
     ) -> Response:
         """Raises HttpError / OSError / TimeoutError on failure (and the connection is dropped)."""
         started = time.perf_counter()
-        raw = _encode(self.host, self.port, method, path, headers, body, close=False)
+        raw = _encode(self.host, self.port, method, path, headers, body, close=not self.keep_alive)
         try:
             async with asyncio.timeout(timeout):
-                for attempt in range(2):
-                    reused = self._writer is not None
-                    if not reused:
-                        await self._open()
-                    self._writer.write(raw)
-                    try:
-                        status, hdrs, data, reusable = await _read_response(self._reader, method)
-                    except (ConnectionError, asyncio.IncompleteReadError) as exc:
-                        self.close()
-                        # The server dropped an idle connection just as we reused it: nothing of
-                        # the answer arrived, so the request was not served; send it again once.
-                        nothing_read = not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial
-                        if reused and nothing_read and attempt == 0:
-                            continue
+                reused = self._writer is not None
+                try:
+                    return await self._exchange(raw, method, started)
+                except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                    # The server dropped an idle connection just as we reused it: nothing of the
+                    # answer arrived, so the request was not served; send it again once, anew.
+                    if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
                         raise
-                    if not reusable:
-                        self.close()
-                    return Response(status, hdrs, data, (time.perf_counter() - started) * 1000.0)
+                    self.close()
+                return await self._exchange(raw, method, started)
         except BaseException:
             self.close()
             raise
-        raise HttpError("unreachable")  # pragma: no cover
+
+    async def _exchange(self, raw: bytes, method: str, started: float) -> Response:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
+            self.opened += 1
+        self._writer.write(raw)
+        status, hdrs, data, reusable = await _read_response(self._reader, method)
+        if not reusable:
+            self.close()
+        return Response(status, hdrs, data, (time.perf_counter() - started) * 1000.0)
 
 
 async def request(
@@ -163,20 +158,10 @@ async def request(
     headers: dict[str, str] | None = None,
     body: object | None = None,
     timeout: float = 30.0,
-    local_addr: str | None = None,
 ) -> Response:
     """One request on a fresh connection. Raises HttpError / OSError / TimeoutError on failure."""
-    started = time.perf_counter()
-    raw = _encode(host, port, method, path, headers, body, close=True)
-    writer = None
+    conn = Connection(host, port, keep_alive=False)
     try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(
-                host, port, local_addr=(local_addr, 0) if local_addr else None, limit=1 << 20
-            )
-            writer.write(raw)
-            status, hdrs, data, _ = await _read_response(reader, method)
+        return await conn.request(method, path, headers=headers, body=body, timeout=timeout)
     finally:
-        if writer is not None:
-            writer.close()
-    return Response(status, hdrs, data, (time.perf_counter() - started) * 1000.0)
+        conn.close()
