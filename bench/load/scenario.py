@@ -151,13 +151,13 @@ class FeedTrack:
 
 
 class WsClient:
-    """One WebSocket connection; records connect time, feed delivery, notifications, closes."""
+    """A REST user's own WebSocket (the `websockets` client: it authenticates and must see the 4001
+    close); records connect time, feed delivery, notifications, closes. Viewers use `FeedReader`."""
 
-    def __init__(self, shared: Shared, *, label: str, source_ip: str | None, symbols: list[str] | None):
+    def __init__(self, shared: Shared, *, label: str, source_ip: str | None):
         self.s = shared
         self.label = label
         self.source_ip = source_ip
-        self.symbols = symbols
         self.ws = None
         self.close_code: int | None = None
         self.closed = asyncio.Event()
@@ -195,8 +195,6 @@ class WsClient:
             if token:
                 await self.ws.send(json.dumps({"type": "authenticate", "token": token}))
                 self.auth_sent = time.time()
-            if self.symbols:
-                await self.ws.send(json.dumps({"type": "subscribe", "symbols": self.symbols}))
             await self._receive_loop()
         except ConnectionClosed as exc:
             self._on_close(exc.rcvd.code if exc.rcvd else 1006)
@@ -272,9 +270,8 @@ class FeedReader(RawWebSocket):
             self.counted = True
             self.s.ws_open += 1
             ok = kind == "connected"
-            self.s.rec.record(
-                "ws.connect", self.started, (now - self.started) * 1000.0, kind if not ok else "connected", ok
-            )
+            ms = (now - self.started) * 1000.0
+            self.s.rec.record("ws.connect", self.started, ms, "connected" if ok else "bad_first", ok)
             if self.symbols:
                 self.send_text(json.dumps({"type": "subscribe", "symbols": self.symbols}))
         elif kind == "ping":
@@ -339,11 +336,13 @@ class RestUser:
         # The user's browser tab: one keep-alive connection to the proxy for all its REST calls.
         self.conn = http.Connection(shared.http_host, shared.http_port)
 
+    async def call(self, name: str, method: str, path: str, **kwargs) -> http.Response | None:
+        return await self.s.call(self.conn, name, method, path, **kwargs)
+
     async def sign_in(self) -> bool:
         if self.new:
             self.new = False
-            resp = await self.s.call(
-                self.conn,
+            resp = await self.call(
                 "auth.signup",
                 "POST",
                 "/api/v2/auth/signup",
@@ -356,8 +355,8 @@ class RestUser:
                 expect=(201,),
             )
         else:
-            resp = await self.s.call(
-                self.conn, "auth.login", "POST", "/api/v2/auth/login", body={"email": self.email, "password": PASSWORD}
+            resp = await self.call(
+                "auth.login", "POST", "/api/v2/auth/login", body={"email": self.email, "password": PASSWORD}
             )
         if resp is None:
             return False
@@ -368,15 +367,12 @@ class RestUser:
                 self.s,
                 label=f"user{self.index}",
                 source_ip=self.s.source_ips[self.index % len(self.s.source_ips)],
-                symbols=None,
             )
             self.ws_task = asyncio.create_task(self.ws.run(token=self.access))
         return True
 
     async def do_refresh(self) -> None:
-        resp = await self.s.call(
-            self.conn, "auth.refresh", "POST", "/api/v2/auth/refresh", body={"refresh_token": self.refresh}
-        )
+        resp = await self.call("auth.refresh", "POST", "/api/v2/auth/refresh", body={"refresh_token": self.refresh})
         if resp is not None:
             tokens = resp.json()["tokens"]
             self.access, self.refresh = tokens["access_token"], tokens["refresh_token"]
@@ -385,8 +381,7 @@ class RestUser:
         ws = self.ws
         if ws is not None and not ws.closed.is_set():
             ws.expect_revoke_at = time.time()
-        await self.s.call(
-            self.conn,
+        await self.call(
             "auth.logout",
             "POST",
             "/api/v2/auth/logout",
@@ -405,40 +400,36 @@ class RestUser:
         self.ws = self.ws_task = None
 
     async def action(self, name: str) -> None:
-        s, tok, rng, c = self.s, self.access, self.rng, self.conn
+        call, tok, rng = self.call, self.access, self.rng
         sym = rng.choice(SYMBOLS)
         if name == "market.ticker":
-            await s.call(c, name, "GET", "/api/v2/market/ticker?limit=20", token=tok)
+            await call(name, "GET", "/api/v2/market/ticker?limit=20", token=tok)
         elif name == "market.price":
-            await s.call(
-                c, name, "GET", f"/api/v2/market/{sym}/price?vs={rng.choice(['usd', 'usd', 'eur'])}", token=tok
-            )
+            await call(name, "GET", f"/api/v2/market/{sym}/price?vs={rng.choice(['usd', 'usd', 'eur'])}", token=tok)
         elif name == "legacy.bitcoin_price":
-            await s.call(c, name, "GET", "/api/bitcoin/price", token=tok)
+            await call(name, "GET", "/api/bitcoin/price", token=tok)
         elif name == "market.assets":
-            await s.call(c, name, "GET", f"/api/v2/market/assets?page_size=20&page={rng.randint(1, 2)}", token=tok)
+            await call(name, "GET", f"/api/v2/market/assets?page_size=20&page={rng.randint(1, 2)}", token=tok)
         elif name == "market.stats":
-            await s.call(c, name, "GET", "/api/v2/market/stats", token=tok)
+            await call(name, "GET", "/api/v2/market/stats", token=tok)
         elif name == "market.movers":
-            await s.call(c, name, "GET", "/api/v2/market/movers?limit=5", token=tok)
+            await call(name, "GET", "/api/v2/market/movers?limit=5", token=tok)
         elif name == "market.history":
             interval, period = rng.choice([("1h", "7d"), ("1d", "30d"), ("5m", "1d")])
-            await s.call(c, name, "GET", f"/api/v2/market/{sym}/history?interval={interval}&period={period}", token=tok)
+            await call(name, "GET", f"/api/v2/market/{sym}/history?interval={interval}&period={period}", token=tok)
         elif name == "notifications.list":
-            await s.call(c, name, "GET", "/api/v2/notifications?page_size=20", token=tok)
+            await call(name, "GET", "/api/v2/notifications?page_size=20", token=tok)
         elif name == "notifications.unread_count":
-            await s.call(c, name, "GET", "/api/v2/notifications/unread-count", token=tok)
+            await call(name, "GET", "/api/v2/notifications/unread-count", token=tok)
         elif name == "notifications.read":
-            resp = await s.call(
-                c, "notifications.list", "GET", "/api/v2/notifications?unread=true&page_size=5", token=tok
-            )
+            resp = await call("notifications.list", "GET", "/api/v2/notifications?unread=true&page_size=5", token=tok)
             results = (resp.json() or {}).get("results", []) if resp is not None else []
             if results:
-                await s.call(c, name, "POST", f"/api/v2/notifications/{results[0]['id']}/read", token=tok)
+                await call(name, "POST", f"/api/v2/notifications/{results[0]['id']}/read", token=tok)
             else:
-                await s.call(c, "notifications.read_all", "POST", "/api/v2/notifications/read-all", token=tok)
+                await call("notifications.read_all", "POST", "/api/v2/notifications/read-all", token=tok)
         elif name == "alerts.list":
-            await s.call(c, name, "GET", "/api/v2/alerts?page_size=20", token=tok)
+            await call(name, "GET", "/api/v2/alerts?page_size=20", token=tok)
         elif name == "alerts.create":
             if len(self.alerts) >= 20:
                 name = "alerts.delete"
@@ -450,24 +441,24 @@ class RestUser:
                     body["target_value"] = round(rng.uniform(0.01, 100_000), 2)
                 else:
                     body["target_value"] = round(target, 2)
-                resp = await s.call(c, name, "POST", "/api/v2/alerts", token=tok, body=body, expect=(201,))
+                resp = await call(name, "POST", "/api/v2/alerts", token=tok, body=body, expect=(201,))
                 if resp is not None:
                     self.alerts.append(resp.json()["id"])
                 return
         if name == "alerts.delete":
             if self.alerts:
                 alert_id = self.alerts.pop(rng.randrange(len(self.alerts)))
-                await s.call(c, name, "DELETE", f"/api/v2/alerts/{alert_id}", token=tok, expect=(204,))
+                await call(name, "DELETE", f"/api/v2/alerts/{alert_id}", token=tok, expect=(204,))
             else:
-                await s.call(c, "alerts.list", "GET", "/api/v2/alerts?page_size=20", token=tok)
+                await call("alerts.list", "GET", "/api/v2/alerts?page_size=20", token=tok)
         elif name == "user.profile":
-            await s.call(c, name, "GET", "/api/v2/user/profile", token=tok)
+            await call(name, "GET", "/api/v2/user/profile", token=tok)
         elif name == "user.preferences":
-            await s.call(c, name, "GET", "/api/v2/user/preferences", token=tok)
+            await call(name, "GET", "/api/v2/user/preferences", token=tok)
         elif name == "auth.verify":
-            await s.call(c, name, "GET", "/api/v2/auth/verify", token=tok)
+            await call(name, "GET", "/api/v2/auth/verify", token=tok)
         elif name == "health":
-            await s.call(c, name, "GET", "/health")
+            await call(name, "GET", "/health")
 
     async def run(self, start_at: float) -> None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
