@@ -30,7 +30,7 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ and the apps
 from bench.wsraw import RawWebSocket
 
 BASE_DIR = Path(__file__).resolve().parents[1]
@@ -126,7 +126,6 @@ async def _worker(port: int, count: int, concurrency: int) -> None:
 # --- publisher process ------------------------------------------------------------------------
 def _publish(seconds: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coinlink.settings")
-    sys.path.insert(0, str(BASE_DIR))
     import django
 
     django.setup()
