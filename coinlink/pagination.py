@@ -1,6 +1,10 @@
 from django.core.paginator import Paginator
 from rest_framework.pagination import PageNumberPagination as _Base
 
+# LIMIT/OFFSET are 64-bit in PostgreSQL and SQLite: a page beyond that cannot exist, and asking the
+# database for it fails (a 500). Django's own path counts first and refuses it with a 404.
+_SQL_BIGINT_MAX = 2**63 - 1
+
 
 class PartialPageCountPaginator(Paginator):
     """Django's paginator, without its COUNT query when the page itself tells the total.
@@ -17,9 +21,9 @@ class PartialPageCountPaginator(Paginator):
             index = int(number)
         except (TypeError, ValueError):
             return super().page(number)  # Django's own error for a page that is not a number
-        if index < 1:
-            return super().page(number)
         bottom = (index - 1) * self.per_page
+        if index < 1 or bottom + self.per_page > _SQL_BIGINT_MAX:
+            return super().page(number)
         rows = list(self.object_list[bottom : bottom + self.per_page])
         if len(rows) < self.per_page and (rows or index == 1):
             self.count = bottom + len(rows)  # Paginator.count is a cached_property: this is its value
