@@ -91,7 +91,15 @@ def alert_update(*, alert: Alert, **changes) -> Alert:
 
 
 def alert_delete(*, alert: Alert) -> None:
-    alert.delete()
+    """Delete the alert and its trigger history.
+
+    The row lock comes first: an evaluator firing this alert holds it until its trigger row is
+    committed, and the cascade must see that row (otherwise the foreign key fails at COMMIT); an
+    evaluator that comes later skips the locked row and fires nothing.
+    """
+    with transaction.atomic():
+        Alert.objects.select_for_update().filter(pk=alert.pk).values_list("pk", flat=True).first()
+        alert.delete()
 
 
 def _active_slot_claim(*, user_id, excluding=None) -> None:

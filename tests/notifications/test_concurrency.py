@@ -87,3 +87,73 @@ def test_it_fires_each_alert_once_when_cycles_race_one_after_another():
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(results) == total
     assert AlertTrigger.objects.count() == total
+
+
+def test_deleting_an_alert_while_a_worker_fires_it_deletes_the_alert_and_its_new_trigger():
+    """A DELETE that lands while an evaluator holds the alert (trigger inserted, not yet committed)
+    must wait for that commit and cascade to the new trigger, not fail the foreign key at COMMIT."""
+    from notifications import services
+
+    user = UserFactory()
+    alert = Alert.objects.create(user=user, symbol="BTC", condition="above", target_value=Decimal("100"))
+    fired, release = threading.Event(), threading.Event()
+    real_create = evaluation.notifications_create
+
+    def create_then_hold(**kwargs):  # the evaluator's last step before COMMIT
+        result = real_create(**kwargs)
+        fired.set()
+        release.wait(10)
+        return result
+
+    outcome: dict = {}
+
+    def evaluate():
+        try:
+            outcome["fired"] = evaluation.alerts_evaluate(**CYCLE)
+        finally:
+            connection.close()
+
+    def delete():
+        try:
+            services.alert_delete(alert=Alert.objects.get(pk=alert.pk))
+            outcome["deleted"] = True
+        except Exception as exc:
+            outcome["deleted"] = exc
+        finally:
+            connection.close()
+
+    evaluation.notifications_create = create_then_hold
+    try:
+        evaluator = threading.Thread(target=evaluate)
+        evaluator.start()
+        assert fired.wait(10)
+        deleter = threading.Thread(target=delete)
+        deleter.start()
+        _wait_for_a_lock_wait()
+        release.set()
+        evaluator.join(10)
+        deleter.join(10)
+    finally:
+        release.set()
+        evaluation.notifications_create = real_create
+
+    assert outcome == {"fired": 1, "deleted": True}
+    assert not Alert.objects.filter(pk=alert.pk).exists()
+    assert not AlertTrigger.objects.filter(alert_id=alert.pk).exists()
+    assert Notification.objects.filter(user=user, type="price_alert").count() == 1  # the user was told
+
+
+def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
+    """Until some backend of this database waits on a row lock (the DELETE behind the evaluator)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the DELETE never waited on the evaluator's lock")
