@@ -75,6 +75,29 @@ def test_it_announces_nothing_when_the_transaction_does_not_commit(fake, announc
     assert announced == [] and len(callbacks) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_announcement_does_not_wait_for_the_chart_candles(fake):
+    """The live feed's latency is the upstream answer to the frame: the candles are written after it."""
+    from markets.catalogue import catalogue_load
+    from markets.signals import tickers_changed
+
+    catalogue_load()
+    candles_at_announcement: list[int] = []
+
+    def receiver(sender, **kwargs):
+        candles_at_announcement.append(Candle.objects.filter(quote="usd").count())
+
+    fake.prices = {"BTC": 50000.0, "ETH": 3000.0}
+    tickers_changed.connect(receiver, dispatch_uid="tests.markets.candles_order")
+    try:
+        market_ingest()
+    finally:
+        tickers_changed.disconnect(dispatch_uid="tests.markets.candles_order")
+
+    assert candles_at_announcement == [0]
+    assert Candle.objects.filter(quote="usd").count() == 6  # then 5m, 1h and 1d for each
+
+
 def test_it_fails_over_to_coinbase_for_the_assets_it_lists(fake, django_capture_on_commit_callbacks):
     fake.prices = {"BTC": 50000.0, "BNB": 600.0}
     fake.coingecko_down = True
