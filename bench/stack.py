@@ -266,7 +266,7 @@ def up(args) -> None:
             "SECURE_PROXY_SSL_HEADER",
         )
     }
-    public_env["WEB_CONCURRENCY"] = str(args.web_workers or f"{os.cpu_count() * 2 + 1} (gunicorn.conf default)")
+    public_env["WEB_CONCURRENCY"] = str(args.web_workers or f"{os.cpu_count() + 1} (gunicorn.conf default)")
     public_env["CELERY_CONCURRENCY"] = str(args.celery_concurrency)
     state = {
         "run_dir": str(run_dir),
