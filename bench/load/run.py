@@ -173,7 +173,9 @@ async def probe_and_monitor(
         if time.time() > until:
             break
         if monitor is not None and time.time() >= next_sample:
-            sample = monitor.sample()
+            # In a thread: a sample reads /proc of every server process and starts psql, which under
+            # load took long enough to delay this loop's /health probes and its feed.publish stamps.
+            sample = await asyncio.get_running_loop().run_in_executor(None, monitor.sample)
             samples.append(sample)
             mon_file.write(json.dumps(sample) + "\n")
             mon_file.flush()
