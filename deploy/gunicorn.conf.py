@@ -20,8 +20,8 @@ if os.environ.get("PROBE_PORT"):
     bind.append(f"{_host}:{os.environ['PROBE_PORT']}")
 # CPUs + 1, not gunicorn's usual 2 x CPUs + 1: a request here is mostly CPU with short waits on a
 # nearby PostgreSQL and Redis, and on one host that shares its cores with them (compose), extra
-# workers only add switching. Measured at 2 cores: 3 workers served ~7 % more requests per minute
-# than 5, at ~10 % less CPU each and 180 MB less memory (docs/performance.md, runs V0-V6). With the
+# workers only add switching. Measured at 2 cores: 3 workers served ~5 % more requests per minute
+# than 5, at ~10 % less CPU each and 180 MB less memory (docs/performance.md, runs V0-V10). With the
 # database across a network, workers wait longer: raise WEB_CONCURRENCY towards 2 x CPUs + 1.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
 worker_class = "sync"
