@@ -76,12 +76,14 @@ def test_it_announces_nothing_when_the_transaction_does_not_commit(fake, announc
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_announcement_does_not_wait_for_the_chart_candles(fake):
+def test_the_announcement_does_not_wait_for_the_chart_candles(upstream):
     """The live feed's latency is the upstream answer to the frame: the candles are written after it."""
     from markets.catalogue import catalogue_load
     from markets.signals import tickers_changed
+    from tests.markets.conftest import FakeUpstream
 
     catalogue_load()
+    fake = FakeUpstream(upstream)  # after the catalogue: it answers for every asset the ingest asks about
     candles_at_announcement: list[int] = []
 
     def receiver(sender, **kwargs):
