@@ -120,7 +120,7 @@ def tickers_store(*, quote: str, rows: dict[str, TickerRow], observed_at: float)
         changed = {s: previous.get(a.id) for s, a in assets.items() if previous.get(a.id) != rows[s].price}
         transaction.on_commit(lambda: _after_commit(quote, changed, observed_at))
     # The chart candles come after the announcement: the live feed does not need them, and their
-    # read-modify-write was half of the time between the upstream answer and the frame. Their own
+    # read-modify-write was about 40 % of the time from the upstream answer to the frame. Their own
     # transaction takes the same ticker row locks, so overlapping ingests of a quote still widen
     # a candle one at a time.
     with transaction.atomic():
