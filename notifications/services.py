@@ -91,15 +91,19 @@ def alert_update(*, alert: Alert, **changes) -> Alert:
 
 
 def alert_delete(*, alert: Alert) -> None:
-    """Delete the alert and its trigger history.
+    """Delete the alert and its trigger history (`alert_deleting` locks it first)."""
+    alert.delete()
 
-    The row lock comes first: an evaluator firing this alert holds it until its trigger row is
-    committed, and the cascade must see that row (otherwise the foreign key fails at COMMIT); an
-    evaluator that comes later skips the locked row and fires nothing.
+
+def alert_deleting(sender, instance: Alert, **kwargs) -> None:
+    """pre_delete of an Alert, however it is deleted (API, admin, its user's deletion): lock the row.
+
+    An evaluator firing this alert holds the lock until its trigger row is committed; the cascade
+    that follows must see that row, or the foreign key fails at COMMIT. An evaluator that comes
+    later skips the locked row and fires nothing. Django sends pre_delete inside the deletion's
+    transaction and before it deletes the triggers.
     """
-    with transaction.atomic():
-        Alert.objects.select_for_update().filter(pk=alert.pk).values_list("pk", flat=True).first()
-        alert.delete()
+    Alert.objects.select_for_update().filter(pk=instance.pk).values_list("pk", flat=True).first()
 
 
 def _active_slot_claim(*, user_id, excluding=None) -> None:

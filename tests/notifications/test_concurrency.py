@@ -89,11 +89,20 @@ def test_it_fires_each_alert_once_when_cycles_race_one_after_another():
     assert AlertTrigger.objects.count() == total
 
 
-def test_deleting_an_alert_while_a_worker_fires_it_deletes_the_alert_and_its_new_trigger():
-    """A DELETE that lands while an evaluator holds the alert (trigger inserted, not yet committed)
-    must wait for that commit and cascade to the new trigger, not fail the foreign key at COMMIT."""
+def _delete_the_alert(alert) -> None:
     from notifications import services
 
+    services.alert_delete(alert=Alert.objects.get(pk=alert.pk))
+
+
+def _delete_its_user(alert) -> None:  # what staff do in the admin; the alert goes with the user
+    alert.user.delete()
+
+
+@pytest.mark.parametrize("deleter", [_delete_the_alert, _delete_its_user], ids=["the alert", "its user"])
+def test_deleting_an_alert_while_a_worker_fires_it_deletes_the_alert_and_its_new_trigger(deleter):
+    """A delete that lands while an evaluator holds the alert (trigger inserted, not yet committed)
+    must wait for that commit and cascade to the new trigger, not fail the foreign key at COMMIT."""
     user = UserFactory()
     alert = Alert.objects.create(user=user, symbol="BTC", condition="above", target_value=Decimal("100"))
     fired, release = threading.Event(), threading.Event()
@@ -115,7 +124,7 @@ def test_deleting_an_alert_while_a_worker_fires_it_deletes_the_alert_and_its_new
 
     def delete():
         try:
-            services.alert_delete(alert=Alert.objects.get(pk=alert.pk))
+            deleter(alert)
             outcome["deleted"] = True
         except Exception as exc:
             outcome["deleted"] = exc
@@ -127,12 +136,12 @@ def test_deleting_an_alert_while_a_worker_fires_it_deletes_the_alert_and_its_new
         evaluator = threading.Thread(target=evaluate)
         evaluator.start()
         assert fired.wait(10)
-        deleter = threading.Thread(target=delete)
-        deleter.start()
+        remover = threading.Thread(target=delete)
+        remover.start()
         _wait_for_a_lock_wait()
         release.set()
         evaluator.join(10)
-        deleter.join(10)
+        remover.join(10)
     finally:
         release.set()
         evaluation.notifications_create = real_create
@@ -140,7 +149,8 @@ def test_deleting_an_alert_while_a_worker_fires_it_deletes_the_alert_and_its_new
     assert outcome == {"fired": 1, "deleted": True}
     assert not Alert.objects.filter(pk=alert.pk).exists()
     assert not AlertTrigger.objects.filter(alert_id=alert.pk).exists()
-    assert Notification.objects.filter(user=user, type="price_alert").count() == 1  # the user was told
+    if deleter is _delete_the_alert:
+        assert Notification.objects.filter(user=user, type="price_alert").count() == 1  # the user was told
 
 
 def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
