@@ -10,6 +10,7 @@ from django.db import connection
 
 from notifications import evaluation
 from notifications.models import Alert, AlertTrigger, Notification
+from tests.coinlink.procs import wait_until
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -138,7 +139,7 @@ def test_deleting_an_alert_while_a_worker_fires_it_deletes_the_alert_and_its_new
         assert fired.wait(10)
         remover = threading.Thread(target=delete)
         remover.start()
-        _wait_for_a_lock_wait()
+        wait_until(_a_backend_waits_on_a_lock, timeout=10, interval=0.02)
         release.set()
         evaluator.join(10)
         remover.join(10)
@@ -153,17 +154,10 @@ def test_deleting_an_alert_while_a_worker_fires_it_deletes_the_alert_and_its_new
         assert Notification.objects.filter(user=user, type="price_alert").count() == 1  # the user was told
 
 
-def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
-    """Until some backend of this database waits on a row lock (the DELETE behind the evaluator)."""
-    import time
-
-    deadline = time.monotonic() + timeout
+def _a_backend_waits_on_a_lock() -> bool:
+    """Some backend of this database waits on a row lock (the delete behind the evaluator)."""
     with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the DELETE never waited on the evaluator's lock")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
