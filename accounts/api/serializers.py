@@ -12,6 +12,7 @@ from rest_framework import serializers
 from accounts.emails import MAX_LENGTH as EMAIL_MAX_LENGTH
 from accounts.models import Preferences, Session, User
 from accounts.services import PASSWORD_MAX_LENGTH, PREFERENCE_FIELDS
+from coinlink.serializers import ModelSerializer
 
 WATCHLIST_MAX = 100
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,15}$")
@@ -105,7 +106,7 @@ class PasswordChangeSerializer(NoUnknownFieldsMixin, serializers.Serializer):
 # --- auth responses ----------------------------------------------------------------------------
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(ModelSerializer):
     class Meta:
         model = User
         fields = ("id", "email", "first_name", "last_name", "is_verified", "created_at")
@@ -145,7 +146,7 @@ class AccountsErrorSerializer(serializers.Serializer):
 # --- user --------------------------------------------------------------------------------------
 
 
-class ProfileSerializer(NoUnknownFieldsMixin, serializers.ModelSerializer):
+class ProfileSerializer(NoUnknownFieldsMixin, ModelSerializer):
     first_name = StrictCharField(max_length=150, allow_blank=True, required=False)
     last_name = StrictCharField(max_length=150, allow_blank=True, required=False)
     last_login_at = serializers.DateTimeField(source="last_login", read_only=True, allow_null=True)
@@ -168,7 +169,7 @@ def _languages() -> dict[str, str]:
     return {code.lower(): code.lower() for code, _ in settings.LANGUAGES}
 
 
-class PreferencesSerializer(NoUnknownFieldsMixin, serializers.ModelSerializer):
+class PreferencesSerializer(NoUnknownFieldsMixin, ModelSerializer):
     theme = serializers.ChoiceField(choices=Preferences.Theme.choices)
     language = StrictCharField(max_length=16, help_text="A language code such as en, de or pt-br.")
     currency = serializers.ChoiceField(choices=Preferences.Currency.choices)
@@ -222,7 +223,7 @@ class UserStatsSerializer(serializers.Serializer):
     total_sessions = serializers.IntegerField(help_text="Live sessions and those ended in the last 30 days.")
 
 
-class SessionSerializer(serializers.ModelSerializer):
+class SessionSerializer(ModelSerializer):
     current = serializers.SerializerMethodField()
 
     class Meta:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from coinlink.serializers import ModelSerializer
 from notifications.models import FIATS, Alert, Condition, Notification, NotificationSettings, NotificationType
 
 COOLDOWN_MIN_SECONDS = 60
@@ -21,7 +22,7 @@ class RejectUnknownFieldsMixin:
         return super().validate(attrs)
 
 
-class AlertSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+class AlertSerializer(RejectUnknownFieldsMixin, ModelSerializer):
     symbol = serializers.RegexField(r"^[A-Za-z0-9]{1,15}$", max_length=15)
     condition = serializers.ChoiceField(choices=Condition.choices)
     # Prices are positive and percents may be negative; the services check which applies.
@@ -51,7 +52,7 @@ class AlertSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         read_only_fields = ("id", "created_at", "last_triggered_at", "trigger_count")
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(ModelSerializer):
     """Declares the shape for the schema; renders through the one payload builder the live push uses."""
 
     class Meta:
@@ -70,7 +71,7 @@ class NotificationListQuerySerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=NotificationType.choices, required=False)
 
 
-class NotificationSettingsSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+class NotificationSettingsSerializer(RejectUnknownFieldsMixin, ModelSerializer):
     quiet_hours_start = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], allow_null=True, required=True)
     quiet_hours_end = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], allow_null=True, required=True)
 
