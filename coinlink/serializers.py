@@ -13,7 +13,7 @@ class ModelSerializer(serializers.ModelSerializer):
     # DRF's ModelSerializer, with the fields it derives from the model built once per class.
     #
     # DRF rebuilds them from the model's metadata every time a serializer is instantiated, which is
-    # every request here: about 300 µs of CPU a serializer on the load test's guest (bench/api_cpu.py,
+    # every request here: 340-480 µs of CPU a serializer on the 2026-11-26 guest (bench/api_cpu.py,
     # docs/performance.md). DRF leaves them uncached (encode/django-rest-framework#2504, #7093)
     # because a subclass may vary `get_fields` by instance or context; ours do not, and
     # tests/coinlink/test_serializers.py holds every subclass to that. Each instance gets a deep copy,
