@@ -28,7 +28,7 @@ def _described(fields) -> dict[str, str]:
 OURS = sorted({cls for cls in _subclasses(ModelSerializer) if cls.__module__.split(".")[0] != "tests"}, key=repr)
 
 
-def test_every_model_serializer_of_the_api_builds_its_fields_once():
+def test_every_model_serializer_of_the_api_uses_the_cached_base():
     # Guards the list below: a new serializer that bypassed the cached base would not be checked.
     project = [
         cls
