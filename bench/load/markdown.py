@@ -23,6 +23,19 @@ def _fmt(value) -> str:
 def render(result: dict) -> str:
     out = []
     m = result["measured"]
+    machine = result.get("machine") or {}
+    if machine:
+        line = (
+            f"Machine: {machine.get('nproc')} cores ({machine.get('cpu_model') or '?'}), Linux "
+            f"{machine.get('kernel')}, Python {machine.get('python')}"
+        )
+        speed = machine.get("guest_speed")
+        if speed:  # runs before bench/load/calibrate.py have none
+            line += (
+                f"; guest speed (bench/load/calibrate.py): Python loop {speed['python_loop_ms']} ms, "
+                f"compile {speed['python_compile_ms']} ms, round trip {speed['round_trip_cpu_us']} µs of CPU"
+            )
+        out += [line + ".", ""]
     out.append("| Target | Goal | Measured (hold) | Verdict |")
     out.append("|---|---|---|---|")
     for name, v in result["sla"].items():

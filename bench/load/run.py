@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from bench.load import http
+from bench.load.calibrate import guest_speed
 from bench.load.monitor import Monitor
 from bench.load.scenario import PASSWORD
 from bench.load.stats import EndpointStats, Recorder
@@ -634,6 +635,8 @@ def main() -> None:
 
     uptime_before = _uptime()
     print(f"[load] {uptime_before}", flush=True)
+    speed = guest_speed()  # before the load, with only the idle stack running
+    print(f"[load] guest speed: {json.dumps(speed)}", flush=True)
     seed = asyncio.run(
         seed_users(
             cfg["http_host"],
@@ -702,7 +705,7 @@ def main() -> None:
     meta = {
         "label": args.label,
         "targets": TARGETS,
-        "machine": machine_info(),
+        "machine": {**machine_info(), "guest_speed": speed},
         "uptime_before": uptime_before,
         "uptime_after": uptime_after,
         "settings": {**vars(args), "stack": stack["settings"]},

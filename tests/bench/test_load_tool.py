@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import pytest
 
 from bench import fake_upstream
 from bench.load import http
+from bench.load.calibrate import guest_speed
+from bench.load.markdown import render
 from bench.load.scenario import ticker_frame_tail
 from bench.load.stats import EndpointStats, Hist, Recorder
 
@@ -201,3 +204,42 @@ async def test_it_serves_coinbase_bodies_with_the_recorded_fields_and_404s_unkno
     assert float(ticker["bid"]) < float(ticker["price"]) < float(ticker["ask"])
     status, _ = await _asgi_get(app, "/exchange/products/NOPE-USD/ticker")
     assert status == 404
+
+
+def _children() -> set[int]:
+    mine = str(os.getpid())
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == mine:
+                    found.add(int(entry.name))
+            except (OSError, IndexError):
+                pass  # it ended while we looked
+    return found
+
+
+def test_the_guest_speed_probe_gives_each_number_and_reaps_its_echo_process():
+    before = _children()
+
+    speed = guest_speed()
+
+    assert set(speed) == {"python_loop_ms", "python_compile_ms", "round_trip_cpu_us"}
+    assert all(0 < value < 60_000 for value in speed.values())
+    assert _children() <= before
+
+
+def _result(machine: dict) -> dict:
+    return {"sla": {}, "measured": {}, "endpoints": {}, "resources_hold": {}, "machine": machine}
+
+
+def test_the_report_names_the_machine_and_how_fast_the_guest_was():
+    machine = {"nproc": 2, "cpu_model": "AMD EPYC", "kernel": "6.18", "python": "3.11.7"}
+    speed = {"python_loop_ms": 38.5, "python_compile_ms": 31.2, "round_trip_cpu_us": 13.1}
+
+    with_speed = render(_result({**machine, "guest_speed": speed})).splitlines()[0]
+    without = render(_result(machine)).splitlines()[0]  # a run from before the probe existed
+
+    assert with_speed.startswith("Machine: 2 cores (AMD EPYC), Linux 6.18, Python 3.11.7; guest speed")
+    assert all(str(value) in with_speed for value in speed.values())
+    assert without == "Machine: 2 cores (AMD EPYC), Linux 6.18, Python 3.11.7."
