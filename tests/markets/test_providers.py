@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
+import os
+import threading
 import time
 from decimal import Decimal
 
@@ -12,7 +15,14 @@ from prometheus_client import REGISTRY
 from markets.providers.breaker import FAILURE_THRESHOLD, BreakerOpen, CircuitBreaker
 from markets.providers.coinbase import Coinbase, parse_candles, parse_ticker
 from markets.providers.coingecko import CoinGecko, base_url_and_headers, parse_market_chart, parse_markets
-from markets.providers.http import MAX_ATTEMPTS, Upstream, UpstreamError, retry_after_seconds
+from markets.providers.http import (
+    MAX_ATTEMPTS,
+    Upstream,
+    UpstreamError,
+    build_client,
+    retry_after_seconds,
+    shared_client,
+)
 from tests.markets.conftest import COINBASE, COINGECKO, coingecko_rows, recorded, recorded_bytes
 
 
@@ -302,9 +312,76 @@ def test_it_rejects_unusable_bodies(upstream, response):
     assert exc.value.reason == "bad_payload"
 
 
-def test_it_uses_the_configured_timeouts(settings):
-    from markets.providers.http import build_client
+class _CountingUpstream(http.server.BaseHTTPRequestHandler):
+    """A keep-alive JSON server on loopback that counts the TCP connections it accepts."""
 
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        self.server.connections += 1
+
+    def do_GET(self):
+        body = b"[]"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def counting_upstream():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CountingUpstream)
+    server.daemon_threads = True
+    server.connections = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_every_poll_reuses_the_process_s_connection_to_the_provider(counting_upstream):
+    base = f"http://127.0.0.1:{counting_upstream.server_port}"
+
+    for _ in range(3):  # each poll builds its providers afresh (providers_ordered)
+        assert Upstream("coingecko", base).get_json("/coins/markets", endpoint="markets", deadline=far()) == []
+
+    assert counting_upstream.connections == 1
+
+
+@pytest.mark.slow
+def test_the_connection_outlives_httpx_s_five_second_idle_default(counting_upstream):
+    base = f"http://127.0.0.1:{counting_upstream.server_port}"
+    upstream = Upstream("coingecko", base, client=build_client())
+
+    upstream.get_json("/coins/markets", endpoint="markets", deadline=far())
+    time.sleep(5.5)  # httpx would have dropped it by now
+    upstream.get_json("/coins/markets", endpoint="markets", deadline=far())
+
+    assert counting_upstream.connections == 1
+
+
+def test_a_forked_worker_process_builds_its_own_client():
+    parent = shared_client()
+    assert shared_client() is parent
+    readable, writable = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # Celery's prefork child: the parent's pooled sockets are not its to use
+        try:
+            os.write(writable, b"own" if shared_client() is not parent else b"parent's")
+        finally:
+            os._exit(0)
+    os.close(writable)
+    os.waitpid(pid, 0)
+    assert os.read(readable, 16) == b"own"
+    os.close(readable)
+
+
+def test_it_uses_the_configured_timeouts(settings):
     settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT = 1.5, 4.0
     timeout = build_client().timeout
     assert (timeout.connect, timeout.read) == (1.5, 4.0)
