@@ -8,14 +8,12 @@ Three numbers cover the ways a guest has been slow:
 - `python_loop_ms`: CPU time of a fixed pure-Python loop, whose code and data fit in the caches:
   the core's own speed.
 - `python_compile_ms`: CPU time to compile the source of the standard library's `typing` module
-  (about 120 kB), which walks far more memory, as a Django request does. On the nested guest of
-  2026-11-26 the loop ran at a normal speed and this did not (nor did the ORM: 540-620 µs of CPU to
-  compile one simple query).
+  (about 120 kB), which walks far more memory, as a Django request does.
 - `round_trip_cpu_us`: CPU time, on the caller's side, of one request/response over a socket pair
   with another process. Every Redis and PostgreSQL call, and every request from nginx, pays for
   this; nested virtualisation makes system calls and wake-ups expensive.
 
-Both are the best of a few repeats: drift on a shared host only ever makes things slower.
+Each is the best of three repeats: drift on a shared host only ever makes things slower.
 
     .venv/bin/python -m bench.load.calibrate
 """
