@@ -13,7 +13,7 @@ Three numbers cover the ways a guest has been slow:
   with another process. Every Redis and PostgreSQL call, and every request from nginx, pays for
   this; nested virtualisation makes system calls and wake-ups expensive.
 
-Each is the best of three repeats: drift on a shared host only ever makes things slower.
+Each is the best of REPEATS (3) runs: drift on a shared host only ever makes things slower.
 
     .venv/bin/python -m bench.load.calibrate
 """
@@ -29,30 +29,34 @@ import typing
 
 LOOP_ITERATIONS = 1_000_000
 ROUND_TRIPS = 2_000
+REPEATS = 3
 
 
-def python_loop_ms(repeats: int = 3) -> float:
+def _best_cpu_seconds(work) -> float:
+    """The least CPU time `work()` took over REPEATS calls."""
     best = float("inf")
-    for _ in range(repeats):
+    for _ in range(REPEATS):
         started = time.process_time()
+        work()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def python_loop_ms() -> float:
+    def loop():
         total = 0
         for i in range(LOOP_ITERATIONS):
             total += i
-        best = min(best, time.process_time() - started)
-    return round(best * 1000, 1)
+
+    return round(_best_cpu_seconds(loop) * 1000, 1)
 
 
-def python_compile_ms(repeats: int = 3) -> float:
+def python_compile_ms() -> float:
     source = inspect.getsource(typing)
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.process_time()
-        compile(source, "typing.py", "exec")
-        best = min(best, time.process_time() - started)
-    return round(best * 1000, 1)
+    return round(_best_cpu_seconds(lambda: compile(source, "typing.py", "exec")) * 1000, 1)
 
 
-def round_trip_cpu_us(repeats: int = 3) -> float:
+def round_trip_cpu_us() -> float:
     ours, theirs = socket.socketpair()
     pid = os.fork()
     if pid == 0:  # the echoing peer, until the caller hangs up
@@ -63,19 +67,18 @@ def round_trip_cpu_us(repeats: int = 3) -> float:
         finally:
             os._exit(0)
     theirs.close()
-    best = float("inf")
+
+    def round_trips():
+        for _ in range(ROUND_TRIPS):
+            ours.sendall(b"ping")
+            if not ours.recv(64):
+                raise RuntimeError("the echo process went away")
+
     try:
-        for _ in range(repeats):
-            started = time.process_time()
-            for _ in range(ROUND_TRIPS):
-                ours.sendall(b"ping")
-                if not ours.recv(64):
-                    raise RuntimeError("the echo process went away")
-            best = min(best, (time.process_time() - started) / ROUND_TRIPS)
+        return round(_best_cpu_seconds(round_trips) / ROUND_TRIPS * 1e6, 1)
     finally:
         ours.close()
         os.waitpid(pid, 0)
-    return round(best * 1e6, 1)
 
 
 def guest_speed() -> dict:
