@@ -18,6 +18,7 @@ from bench import fake_upstream
 from bench.load import http
 from bench.load.calibrate import guest_speed
 from bench.load.markdown import render
+from bench.load.monitor import _children_map
 from bench.load.scenario import ticker_frame_tail
 from bench.load.stats import EndpointStats, Hist, Recorder
 
@@ -207,16 +208,7 @@ async def test_it_serves_coinbase_bodies_with_the_recorded_fields_and_404s_unkno
 
 
 def _children() -> set[int]:
-    mine = str(os.getpid())
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == mine:
-                    found.add(int(entry.name))
-            except (OSError, IndexError):
-                pass  # it ended while we looked
-    return found
+    return set(_children_map().get(os.getpid(), []))
 
 
 def test_the_guest_speed_probe_gives_each_number_and_reaps_its_echo_process():
