@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -59,10 +60,17 @@ def plot(result: dict, out: Path) -> None:
 
     ax = axes[3]
     groups = sorted({g for p in tl for g in p["cpu"]}, key=lambda g: (g == "other processes", g))
-    series = [[p["cpu"].get(g, 0) for p in tl] for g in groups]
+    # A window with no monitor sample (after the monitor stopped) is a gap, not zero.
+    series = [[p["cpu"].get(g, 0) if p["cpu"] else math.nan for p in tl] for g in groups]
     if groups:
         ax.stackplot(xs, series, labels=groups, alpha=0.8)
-    ax.plot(xs, [p["machine_cpu_pct"] for p in tl], color="black", lw=1, label="machine total")
+    ax.plot(
+        xs,
+        [p["machine_cpu_pct"] if p["machine_cpu_pct"] is not None else math.nan for p in tl],
+        color="black",
+        lw=1,
+        label="machine total",
+    )
     ax.set_ylabel("CPU % (100 = 1 core)")
     ax.set_xlabel("seconds since start")
     ax.legend(loc="upper left", fontsize=7, ncol=3)

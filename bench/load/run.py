@@ -422,9 +422,8 @@ def analyse(cfg: dict, windows, gauges, samples: list[dict], hold_from: float, h
         rest_w = _sum(s for ep, s in eps.items() if not ep.startswith(NOT_REST))
         feed_w = eps.get("feed.delivery", EndpointStats()).hist
         health_w = eps.get("probe.health", EndpointStats()).hist
-        # the latest CPU sample taken before this window ended (sampling may be sparser than windows)
-        idx = bisect.bisect_left(times, k + window) - 1
-        cpu = ordered[idx] if idx >= 0 and k + window - times[idx] < 30 else {}
+        # Only the samples taken in this window: once the monitor stops, the CPU is unknown, not the last reading.
+        cpu = _window_cpu(ordered[bisect.bisect_left(times, k) : bisect.bisect_left(times, k + window)])
         timeline.append(
             {
                 "t": k,
@@ -438,8 +437,8 @@ def analyse(cfg: dict, windows, gauges, samples: list[dict], hold_from: float, h
                 "health_p95_ms": health_w.summary().get("p95_ms"),
                 "ws_open": gauges.get(k, {}).get("ws_open", 0),
                 "rest_active": gauges.get(k, {}).get("rest_active", 0),
-                "cpu": _cpu_groups(cpu),
-                "machine_cpu_pct": cpu.get("machine_cpu_pct"),
+                "cpu": cpu["groups"],
+                "machine_cpu_pct": cpu["machine_cpu_pct"],
             }
         )
     resources = {}
@@ -503,12 +502,21 @@ def analyse(cfg: dict, windows, gauges, samples: list[dict], hold_from: float, h
     }
 
 
-def _cpu_groups(sample: dict) -> dict:
-    groups = {g: v["cpu_pct"] for g, v in sample.get("groups", {}).items()}
-    if groups and sample.get("machine_cpu_pct") is not None:
+def _window_cpu(samples: list[dict]) -> dict:
+    """The mean CPU of each process group and of the machine over one window's monitor samples."""
+    machine = [s["machine_cpu_pct"] for s in samples if s.get("machine_cpu_pct") is not None]
+    if not machine:
+        return {"groups": {}, "machine_cpu_pct": None}
+    names = {g for s in samples for g in s.get("groups", {})}
+    groups = {
+        g: round(sum(s.get("groups", {}).get(g, {}).get("cpu_pct", 0.0) for s in samples) / len(samples), 1)
+        for g in names
+    }
+    machine_pct = round(sum(machine) / len(machine), 1)
+    if groups:
         # What the rest of this shared machine used meanwhile (other people's tests, the kernel).
-        groups["other processes"] = round(max(0.0, sample["machine_cpu_pct"] - sum(groups.values())), 1)
-    return groups
+        groups["other processes"] = round(max(0.0, machine_pct - sum(groups.values())), 1)
+    return {"groups": groups, "machine_cpu_pct": machine_pct}
 
 
 async def scrape_metrics(stack: dict, run_dir: Path, tag: str) -> None:

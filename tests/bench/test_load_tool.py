@@ -235,3 +235,28 @@ def test_the_report_names_the_machine_and_how_fast_the_guest_was():
     assert with_speed.startswith("Machine: 2 cores (AMD EPYC), Linux 6.18, Python 3.11.7; guest speed")
     assert all(str(value) in with_speed for value in speed.values())
     assert without == "Machine: 2 cores (AMD EPYC), Linux 6.18, Python 3.11.7."
+
+
+def test_the_timeline_shows_each_windows_own_cpu_and_none_after_the_monitor_stopped():
+    from bench.load.run import analyse
+
+    def sample(t: float, web: float, machine: float) -> dict:
+        return {
+            "t": t,
+            "groups": {"web": {"cpu_pct": web, "pss_mb": 0.0, "procs": 3}},
+            "machine_cpu_pct": machine,
+            "mem_available_mb": 20_000,
+        }
+
+    windows = {k: {"market.ticker": EndpointStats()} for k in (100, 105, 110, 115)}
+    gauges = {k: {"ws_open": 10} for k in windows}
+    samples = [sample(101, 100, 150), sample(103, 140, 190), sample(106, 60, 80)]  # nothing from 110 on
+
+    timeline = analyse({"window_seconds": 5, "ws_total": 10, "start_at": 100}, windows, gauges, samples, 100, 120)[
+        "timeline"
+    ]
+
+    cpu = {p["t"]: (p["cpu"], p["machine_cpu_pct"]) for p in timeline}
+    assert cpu[100] == ({"web": 120.0, "other processes": 50.0}, 170.0)
+    assert cpu[105] == ({"web": 60.0, "other processes": 20.0}, 80.0)
+    assert cpu[110] == cpu[115] == ({}, None)
