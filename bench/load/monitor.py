@@ -134,7 +134,8 @@ class Monitor:
         if self.redis:
             groups["redis (shared)"] = [self.redis]
         for name, pids in self.extra.items():
-            groups[name] = [p for root in pids for p in tree(root, kids)]
+            # One process once, even when a root is another root's child (the coordinator's workers).
+            groups[name] = list(dict.fromkeys(p for root in pids for p in tree(root, kids)))
         return groups
 
     def sample(self) -> dict:

@@ -260,3 +260,25 @@ def test_the_timeline_shows_each_windows_own_cpu_and_none_after_the_monitor_stop
     assert cpu[100] == ({"web": 120.0, "other processes": 50.0}, 170.0)
     assert cpu[105] == ({"web": 60.0, "other processes": 20.0}, 80.0)
     assert cpu[110] == cpu[115] == ({}, None)
+
+
+def test_the_monitor_counts_a_process_once_when_its_parent_is_in_the_same_group():
+    import subprocess
+    import sys
+
+    from bench.load.monitor import Monitor
+
+    workers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) for _ in range(3)]
+    try:
+        # As in run.py: the generator is its workers plus the coordinator, whose children they are.
+        monitor = Monitor({}, extra={"load generator": [w.pid for w in workers] + [os.getpid()]})
+
+        generator = monitor.groups()["load generator"]
+
+        # (the test run may have other children of its own: only repeats are wrong)
+        assert len(generator) == len(set(generator))
+        assert {w.pid for w in workers} | {os.getpid()} <= set(generator)
+    finally:
+        for w in workers:
+            w.kill()
+            w.wait()
