@@ -103,17 +103,19 @@ def test_metrics_pass_the_proxy_only_from_private_networks(stack):
     # public address and meets `deny all`, answered in the API's error shape.
     assert http_get(f"{base}/metrics", headers={"Host": "localhost"})[0] == 200
     port = int(base.rsplit(":", 1)[1])
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=("127.0.0.2", 0))
-    try:
-        conn.request("GET", "/metrics", headers={"Host": "localhost", "X-Request-ID": "scraper-1"})
-        response = conn.getresponse()
-        status, headers, body = response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
-    assert status == 403
-    error = _error_shape(headers, body)
-    assert error["code"] == "forbidden" and error["trace_id"] == "scraper-1"
-    assert b"# TYPE" not in body
+    # The app answers /metrics/ as /metrics, so the proxy must refuse both spellings.
+    for path in ("/metrics", "/metrics/"):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=("127.0.0.2", 0))
+        try:
+            conn.request("GET", path, headers={"Host": "localhost", "X-Request-ID": "scraper-1"})
+            response = conn.getresponse()
+            status, headers, body = response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+        assert status == 403, path
+        error = _error_shape(headers, body)
+        assert error["code"] == "forbidden" and error["trace_id"] == "scraper-1"
+        assert b"# TYPE" not in body
 
 
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
