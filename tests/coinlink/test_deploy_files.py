@@ -269,7 +269,9 @@ def test_the_systemd_examples_cover_every_process_with_one_beat_and_a_oneshot_mi
     assert "EXACTLY ONE" in units["coinlink-beat.service"] and "%i" not in units["coinlink-beat.service"]
     for name, text in units.items():
         assert "User=coinlink" in text and "EnvironmentFile=/etc/coinlink/coinlink.env" in text, name
-    assert "Requires=coinlink-migrate.service" in units["coinlink-web.service"]
+    for name in ("coinlink-web.service", "coinlink-ws.service", "coinlink-worker@.service", "coinlink-beat.service"):
+        # none of them starts on a schema the migration has not brought up to date
+        assert "Requires=coinlink-migrate.service" in units[name], name
     dirs = [re.search(r"PROMETHEUS_MULTIPROC_DIR=(\S+)", t) for t in units.values()]
     used = [m.group(1) for m in dirs if m]
     assert len(used) == len(set(used)) == 3  # web, ws, worker: never a shared directory
