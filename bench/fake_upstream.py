@@ -7,14 +7,12 @@ real market data; it only has the real shape.
 
     .venv/bin/python bench/fake_upstream.py --port 18099 [--step-seconds 1]
 
-Routes (CoinGecko under /api/v3, Coinbase Exchange under /exchange, Coinbase under /coinbase):
+Routes (CoinGecko under /api/v3, Coinbase Exchange under /exchange):
   GET /api/v3/ping, /api/v3/simple/price, /api/v3/coins/markets, /api/v3/coins/{id}/ohlc,
       /api/v3/coins/{id}/market_chart
   GET /exchange/products/{BASE-QUOTE}/ticker | /stats | /candles
-  GET /coinbase/v2/prices/{BASE-QUOTE}/spot
   GET /_bench/stats   hit counts per route (for the load report)
 So: COINGECKO_BASE_URL=http://127.0.0.1:18099/api/v3 COINBASE_EXCHANGE_BASE_URL=http://127.0.0.1:18099/exchange
-    COINBASE_BASE_URL=http://127.0.0.1:18099/coinbase
 """
 
 from __future__ import annotations
@@ -278,13 +276,6 @@ class App:
         ]
         return 200, list(reversed(rows))[:300]
 
-    def cb_spot(self, product: str) -> tuple[int, object]:
-        found = self._product(product)
-        if found is None:
-            return 404, {"errors": [{"id": "not_found", "message": "Invalid currency"}]}
-        v = self.market.quote(*found)
-        return 200, {"data": {"amount": f"{v['price']:.8f}", "base": found[0], "currency": found[1].upper()}}
-
     # --- routing -------------------------------------------------------------------------------
     def route(self, path: str, q: dict) -> tuple[str, int, object]:
         parts = [p for p in path.split("/") if p]
@@ -306,8 +297,6 @@ class App:
                 return (f"cb.{parts[3]}", *handler(parts[2]))
             if parts[3] == "candles":
                 return ("cb.candles", *self.cb_candles(parts[2], q))
-        if parts[:3] == ["coinbase", "v2", "prices"] and len(parts) == 5 and parts[4] == "spot":
-            return ("cb.spot", *self.cb_spot(parts[3]))
         if parts == ["_bench", "stats"]:
             return "bench.stats", 200, {"hits": dict(self.hits), "step": self.market.step}
         return "unknown", 404, {"error": f"no fake for {path}"}

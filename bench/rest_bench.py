@@ -98,7 +98,6 @@ def base_env(args, upstream_port: int) -> dict[str, str]:
         MARKET_STALE_SECONDS="3600",  # the bench runs longer than 3 polls without an ingest
         COINGECKO_BASE_URL=f"http://127.0.0.1:{upstream_port}/api/v3",
         COINBASE_EXCHANGE_BASE_URL=f"http://127.0.0.1:{upstream_port}/exchange",
-        COINBASE_BASE_URL=f"http://127.0.0.1:{upstream_port}/coinbase",
         DJANGO_SETTINGS_MODULE="coinlink.settings",
     )
     return env

@@ -63,7 +63,6 @@ class Config:
     coingecko_api_key: str
     coingecko_api_plan: str
     coingecko_base_url: str
-    coinbase_base_url: str
     coinbase_exchange_base_url: str
     upstream_connect_timeout: float
     upstream_read_timeout: float
@@ -302,7 +301,6 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         coingecko_api_key=r.str("COINGECKO_API_KEY"),
         coingecko_api_plan=r.choice("COINGECKO_API_PLAN", ("demo", "pro"), "demo"),
         coingecko_base_url=r.url("COINGECKO_BASE_URL", ("http", "https")) or "https://api.coingecko.com/api/v3",
-        coinbase_base_url=r.url("COINBASE_BASE_URL", ("http", "https")) or "https://api.coinbase.com",
         coinbase_exchange_base_url=r.url("COINBASE_EXCHANGE_BASE_URL", ("http", "https"))
         or "https://api.exchange.coinbase.com",
         upstream_connect_timeout=r.float("UPSTREAM_CONNECT_TIMEOUT", 3.0, 0.1, 60),

@@ -289,7 +289,6 @@ MARKET_QUOTES = CONFIG.market_quotes
 COINGECKO_API_KEY = CONFIG.coingecko_api_key
 COINGECKO_API_PLAN = CONFIG.coingecko_api_plan
 COINGECKO_BASE_URL = CONFIG.coingecko_base_url
-COINBASE_BASE_URL = CONFIG.coinbase_base_url
 COINBASE_EXCHANGE_BASE_URL = CONFIG.coinbase_exchange_base_url
 UPSTREAM_CONNECT_TIMEOUT = CONFIG.upstream_connect_timeout
 UPSTREAM_READ_TIMEOUT = CONFIG.upstream_read_timeout
