@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 from django.db import transaction
 
 from accounts import services
@@ -43,10 +43,20 @@ class CoinLinkUserChangeForm(UserChangeForm):
         fields = "__all__"
 
 
+class CoinLinkPasswordChangeForm(AdminPasswordChangeForm):
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        if commit:
+            # Staff set a password when an account is compromised: whoever holds its tokens is out now.
+            services.sessions_revoke(user_id=user.pk, reason="password_changed")
+        return user
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = CoinLinkUserChangeForm
     add_form = CoinLinkUserCreationForm
+    change_password_form = CoinLinkPasswordChangeForm
     ordering = ("-created_at",)
     list_display = ("email", "first_name", "last_name", "is_active", "is_staff", "is_verified", "created_at")
     list_filter = ("is_active", "is_staff", "is_verified")

@@ -24,6 +24,7 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}
 _SLASHLESS = re.compile(r"^/(api|health|livez|readyz|metrics)(/.*)?/$")
 _QUIET_PATHS = ("/health", "/livez", "/metrics")
 _PROBE = re.compile(r"^/(health|livez|readyz|metrics)$")
+ADMIN_LOGIN_RATE = "10/m"  # as the API's sign-in (accounts.api.views.LOGIN_RATE_PER_IP)
 
 
 class RequestIdMiddleware:
@@ -147,16 +148,29 @@ class RequestGuardMiddleware:
         too_big = self._body_too_big(request)
         if too_big:
             return too_big
+        if request.method == "POST" and request.path_info.rstrip("/") == "/admin/login":
+            return self._limited(request, self._admin_login_limit)
         if not request.path.startswith("/api/"):
             return None
+        return self._limited(request, self._rate_limit)
+
+    @staticmethod
+    def _limited(request, check):
         try:
-            self._rate_limit(request)
+            check(request)
         except Exception as exc:
             response = response_for_exception(exc)
             if response is None:
                 raise
             return response
         return None
+
+    @staticmethod
+    def _admin_login_limit(request):
+        # Staff passwords get the API sign-in's limits, per address and per account, failing closed:
+        # without them the admin form is an unlimited password oracle (and a bcrypt hash per try).
+        limit(request, group="admin-login", key="ip", rate=ADMIN_LOGIN_RATE, fail_open=False)
+        limit(request, group="admin-login-user", key=_admin_username, rate=ADMIN_LOGIN_RATE, fail_open=False)
 
     @staticmethod
     def _body_too_big(request):
@@ -184,6 +198,10 @@ class RequestGuardMiddleware:
             rate=settings.RATELIMIT_MARKET if market_read else settings.RATELIMIT_DEFAULT,
             fail_open=True,
         )
+
+
+def _admin_username(group, request) -> str:
+    return request.POST.get("username", "").strip().lower()[:254]
 
 
 def _is_market_path(path: str) -> bool:

@@ -129,3 +129,47 @@ def test_the_admin_is_for_staff_only(client, owner, password):
     client.force_login(owner)
 
     assert client.get("/admin/accounts/user/").status_code == 302
+
+
+def test_a_password_set_by_staff_ends_every_session_of_the_user(staff_client, owner, committed, revoked_events):
+    tokens = tokens_for(owner)
+    form = {"password1": "new staff-set passphrase 7", "password2": "new staff-set passphrase 7"}
+
+    with committed():
+        response = staff_client.post(f"/admin/accounts/user/{owner.pk}/password/", form)
+
+    assert response.status_code == 302, response.content[:3000]
+    owner.refresh_from_db()
+    assert owner.check_password("new staff-set passphrase 7")
+    assert [e["reason"] for e in revoked_events] == ["password_changed"]
+    assert Session.objects.get(pk=tokens["session_id"]).revoked_at is not None
+
+
+def test_the_admin_sign_in_form_allows_ten_tries_a_minute_per_address(client, monkeypatch):
+    import django_ratelimit.core
+
+    monkeypatch.setattr(django_ratelimit.core.time, "time", lambda: 1_800_000_000.0)  # one window
+
+    def attempt(username: str, ip: str = "198.51.100.7"):
+        return client.post("/admin/login/", {"username": username, "password": "guess"}, REMOTE_ADDR=ip)
+
+    assert [attempt(f"staff{n}@example.com").status_code for n in range(10)] == [200] * 10  # the form again
+    refused = attempt("staff10@example.com")
+
+    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+    assert attempt("staff11@example.com", ip="198.51.100.8").status_code == 200
+
+
+def test_the_admin_sign_in_form_allows_ten_tries_a_minute_per_account(client, monkeypatch):
+    import django_ratelimit.core
+
+    monkeypatch.setattr(django_ratelimit.core.time, "time", lambda: 1_800_000_000.0)
+
+    statuses = [
+        client.post(
+            "/admin/login/", {"username": "Admin@Example.com", "password": "guess"}, REMOTE_ADDR=f"198.51.100.{n}"
+        ).status_code
+        for n in range(11)
+    ]
+
+    assert statuses == [200] * 10 + [429]
