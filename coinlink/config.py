@@ -91,6 +91,7 @@ class Config:
     email_host_password: str
     email_use_tls: bool
     default_from_email: str
+    notification_emails_per_hour: int
     require_services: bool
     celery_metrics_port: int
     bench_views: bool = False
@@ -330,6 +331,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         email_host_password=r.str("EMAIL_HOST_PASSWORD"),
         email_use_tls=r.bool("EMAIL_USE_TLS", True),
         default_from_email=r.str("DEFAULT_FROM_EMAIL", "CoinLink <noreply@coinlink.local>"),
+        notification_emails_per_hour=r.int("NOTIFICATION_EMAILS_PER_HOUR", 20, 1, 1000),
         require_services=r.bool("COINLINK_REQUIRE_SERVICES", False),
         celery_metrics_port=r.int("CELERY_METRICS_PORT", 0, 0, 65535),
         bench_views=r.bool("COINLINK_BENCH_VIEWS", False),

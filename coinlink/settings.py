@@ -280,6 +280,7 @@ if CONFIG.email_host:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = CONFIG.default_from_email
+NOTIFICATION_EMAILS_PER_HOUR = CONFIG.notification_emails_per_hour
 
 # --- CoinLink domain settings ----------------------------------------------------------------
 MARKET_POLL_SECONDS = CONFIG.market_poll_seconds

@@ -12,7 +12,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from coinlink.errors import DomainError
+from coinlink.errors import DomainError, RateLimited
+from coinlink.ratelimit import limit
 from notifications.delivery import Draft, notifications_create
 from notifications.models import (
     PERCENT_CONDITIONS,
@@ -160,12 +161,13 @@ def notification_settings_update(*, user, **changes) -> NotificationSettings:
 
 def security_alert_new_device(*, user, ip_address: str, user_agent: str) -> Notification | None:
     """A security_alert for a sign-in from a device not seen before (honours the user's settings)."""
-    device = (user_agent or "an unknown device")[:200]
+    # The User-Agent stays out of the text, which may be mailed: it is whatever the client sent, and
+    # the address is not verified, so it would put anyone's words in mail from us. `data` has it.
     draft = Draft(
         user_id=user.pk,
         type=NotificationType.SECURITY_ALERT,
         title="New sign-in to your account",
-        message=f"Your account was signed in from {device} at {ip_address or 'an unknown address'}. "
+        message=f"Your account was signed in from a new device at {ip_address or 'an unknown address'}. "
         "If this was not you, change your password and sign out of all sessions.",
         priority=Priority.HIGH,
         data={"ip_address": ip_address, "user_agent": user_agent[:500] if user_agent else ""},
@@ -184,6 +186,9 @@ def notification_email_send(*, notification_id: str) -> bool:
     note = Notification.objects.select_related("user").filter(pk=notification_id, emailed_at=None).first()
     if note is None or not note.user.is_active:
         return False
+    if not _email_budget_left(note.user.email):
+        logger.warning("notification mail not sent: hourly budget of its recipient spent (%s)", note.pk)
+        return False
     send_mail(
         subject=f"[CoinLink] {note.title}",
         message=f"{note.message}\n\nYou receive this because email notifications are on in your CoinLink settings.",
@@ -194,6 +199,27 @@ def notification_email_send(*, notification_id: str) -> bool:
     from coinlink import metrics
 
     metrics.NOTIFICATIONS_SENT.labels(type=note.type, channel="email").inc()
+    return True
+
+
+def _email_budget_left(address: str) -> bool:
+    """Count one mail against its recipient's hourly budget; False once that is spent.
+
+    Sign-up does not verify addresses, so without a cap anyone could have us mail a stranger as
+    often as their alerts fire. `+tags` are folded, so more accounts for one inbox share its budget.
+    """
+    local, _, domain = address.lower().partition("@")
+    recipient = f"{local.split('+', 1)[0]}@{domain}"
+    try:
+        limit(
+            None,
+            group="notification-email",
+            key=lambda group, request: recipient,
+            rate=f"{settings.NOTIFICATION_EMAILS_PER_HOUR}/h",
+            fail_open=True,
+        )
+    except RateLimited:
+        return False
     return True
 
 

@@ -175,7 +175,9 @@ def test_a_new_device_sign_in_creates_and_pushes_a_security_alert(owner, pushes,
     note = Notification.objects.get(user=owner)
     assert note.type == "security_alert"
     assert note.priority == "high"
-    assert "Firefox/140" in note.message and "203.0.113.9" in note.message
+    assert "203.0.113.9" in note.message
+    # The text can be mailed, so the client's own words stay out of it; the SPA reads them from data.
+    assert "Firefox" not in note.message and "Firefox" not in note.title
     assert note.data == {"ip_address": "203.0.113.9", "user_agent": "Firefox/140"}
     assert [p["notification"]["id"] for p in pushes] == [str(note.pk)]
 
@@ -228,6 +230,29 @@ def test_the_mail_task_never_mails_the_same_notification_twice(owner):
     assert notification_email_send.apply(kwargs={"notification_id": str(note.pk)}).get() is True
     assert notification_email_send.apply(kwargs={"notification_id": str(note.pk)}).get() is False
     assert len(mail.outbox) == 1
+
+
+def test_mail_to_one_inbox_stops_at_its_hourly_budget_across_plus_tagged_accounts(owner, settings, monkeypatch):
+    """Sign-up does not verify addresses: alerts of accounts made in a stranger's name must not flood them."""
+    import django_ratelimit.core
+    from django.contrib.auth import get_user_model
+
+    from notifications.tasks import notification_email_send
+
+    monkeypatch.setattr(django_ratelimit.core.time, "time", lambda: 1_800_000_000.0)  # one window
+    settings.NOTIFICATION_EMAILS_PER_HOUR = 3
+    User = get_user_model()
+    accounts = [
+        User.objects.create_user(email=f"stranger+{n}@example.org", password="plum orchard velvet 42") for n in range(2)
+    ]
+    notes = [NotificationFactory(user=accounts[n % 2]) for n in range(5)]
+
+    sent = [notification_email_send.apply(kwargs={"notification_id": str(note.pk)}).get() for note in notes]
+
+    assert sent == [True, True, True, False, False]
+    assert len(mail.outbox) == 3
+    another_inbox = NotificationFactory(user=owner)
+    assert notification_email_send.apply(kwargs={"notification_id": str(another_inbox.pk)}).get() is True
 
 
 def test_notifications_create_skips_types_a_user_switched_off_but_not_others(owner, other_user):
