@@ -40,6 +40,20 @@ def test_readyz_is_503_when_the_database_is_down(client, monkeypatch):
     assert response.json()["checks"]["database"]["status"] == "fail"
 
 
+def test_readyz_names_a_failure_by_type_and_logs_the_drivers_message(client, monkeypatch, caplog):
+    from coinlink import ops
+
+    def down():
+        raise OperationalError('connection to server at "postgres" (172.18.0.2) failed: password authentication failed')
+
+    monkeypatch.setitem(ops.CHECKS, "database", down)
+    response = client.get("/readyz")
+
+    assert response.json()["checks"]["database"]["error"] == "OperationalError"
+    assert "172.18.0.2" not in response.content.decode()
+    assert any("172.18.0.2" in record.getMessage() for record in caplog.records)
+
+
 def test_readyz_is_degraded_not_failed_when_only_a_soft_check_fails(client, monkeypatch):
     from coinlink import ops
 
