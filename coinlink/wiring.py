@@ -27,6 +27,12 @@ def on_tickers_changed(sender, *, quote: str, tickers: list[dict], previous_pric
     )
 
 
+def on_tickers_staleness(sender, *, quote: str, tickers: list[dict], **kw):
+    from realtime import events
+
+    events.ticker_staleness_publish(quote=quote, tickers=tickers)
+
+
 def on_sessions_revoked(sender, *, user_id, session_ids: list, reason: str, **kw):
     from realtime import events
 
@@ -50,5 +56,6 @@ def connect() -> None:
     from markets import signals as markets_signals
 
     markets_signals.tickers_changed.connect(on_tickers_changed, dispatch_uid="coinlink.tickers_changed")
+    markets_signals.tickers_staleness.connect(on_tickers_staleness, dispatch_uid="coinlink.tickers_staleness")
     accounts_signals.sessions_revoked.connect(on_sessions_revoked, dispatch_uid="coinlink.sessions_revoked")
     accounts_signals.user_signed_in.connect(on_user_signed_in, dispatch_uid="coinlink.user_signed_in")

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
@@ -24,6 +25,7 @@ from markets.providers.validate import AMOUNT_MAX, CandleRow, TickerRow
 logger = logging.getLogger("markets.ingest")
 
 LOCK_KEY = "markets:ingest:lock"
+STALE_ANNOUNCED_KEY = "markets:stale-announced:{quote}"  # the symbols last announced stale
 TICK_INTERVALS = ("5m", "1h", "1d")
 TICKER_UPDATE_FIELDS = [
     *("price", "change_24h", "change_percent_24h", "volume_24h", "market_cap"),
@@ -78,6 +80,8 @@ def _ingest(providers: list, *, deadline: float) -> IngestResult:
         if rows:
             changed = tickers_store(quote=quote, rows=rows, observed_at=observed_at)
             result.stored[quote], result.changed[quote] = len(rows), changed
+        # After the store's own announcement (on commit, in order), and on a failed fetch too.
+        transaction.on_commit(partial(staleness_announce, quote=quote), robust=True)
     provider_status_record(outcomes=result.outcomes)
     outcome = "ok" if all(result.stored.get(q) for q in settings.MARKET_QUOTES) else "partial"
     metrics.INGEST_RUNS.labels(outcome="failed" if not result.stored else outcome).inc()
@@ -167,6 +171,28 @@ def _after_commit(quote: str, changed: dict[str, Decimal | None], observed_at: f
     ):
         if isinstance(response, Exception):
             logger.error("tickers_changed receiver %r failed: %r", receiver, response, exc_info=response)
+
+
+def staleness_announce(*, quote: str) -> None:
+    """Tell live clients when tickers go stale or come back; a failed fetch announces nothing else.
+
+    Only the changes are sent: a client that connects meanwhile gets the flags in its snapshot. The
+    ingest lock makes this one writer at a time.
+    """
+    entry = snapshot.snapshot_get(quote=quote)
+    stale = snapshot.stale_symbols(entry)
+    key = STALE_ANNOUNCED_KEY.format(quote=quote)
+    announced = frozenset(cache.get(key) or ())
+    flipped = stale ^ announced
+    if not flipped:
+        return
+    tickers = [snapshot.ticker_with_staleness(entry, s, stale) for s in entry["order"] if s in flipped]
+    cache.set(key, sorted(stale), None)
+    if stale - announced:
+        logger.warning("%d %s tickers are stale: no provider has answered for them", len(stale - announced), quote)
+    for receiver, response in signals.tickers_staleness.send_robust(sender=Ticker, quote=quote, tickers=tickers):
+        if isinstance(response, Exception):
+            logger.error("tickers_staleness receiver %r failed: %r", receiver, response, exc_info=response)
 
 
 def candles_record_ticks(*, quote: str, prices: dict[Asset, Decimal], at: datetime) -> None:

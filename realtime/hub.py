@@ -145,7 +145,8 @@ class Hub:
             self.top[quote] = message["top"]
         self._generation[quote] += 1
         by_symbol: dict[str, events.Ticker] = {t["symbol"]: t for t in message["tickers"]}
-        timestamp = events.iso(message["observed_at"])
+        observed_at = message["observed_at"]  # None for a staleness change: no fresh price
+        timestamp = events.iso(observed_at if observed_at is not None else message["at"])
         top = set(self.top.get(quote, ()))
         batches: dict[tuple[str, ...], TickerBatch] = {}
         for (group_quote, symbols), consumers in self.groups.items():
@@ -159,7 +160,7 @@ class Hub:
             if batch is None:
                 tickers = {s: by_symbol[s] for s in changed}
                 stale = any(t.get("stale") for t in tickers.values())
-                batch = batches[changed] = TickerBatch(tickers, timestamp, stale, message["observed_at"])
+                batch = batches[changed] = TickerBatch(tickers, timestamp, stale, observed_at)
                 batch.text(0)  # encode once, before the per-socket loop
             for consumer in consumers:
                 consumer.outbox.offer_ticker(batch)

@@ -72,7 +72,7 @@ def test_it_announces_nothing_when_the_transaction_does_not_commit(fake, announc
     fake.prices = {"BTC": 50000.0}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         market_ingest()
-    assert announced == [] and len(callbacks) == 1
+    assert announced == [] and len(callbacks) == 2  # the announcement and the staleness check wait for it
 
 
 @pytest.mark.django_db(transaction=True)
@@ -158,6 +158,37 @@ def test_it_serves_the_last_good_values_as_stale_when_every_provider_fails(
     assert listing["data"][0]["price"] == 50000.0 and listing["data"][0]["stale"] is True
     assert selectors.market_data_status()["status"] == "stale"
     assert selectors.market_data_status()["age_seconds"] > settings.MARKET_STALE_SECONDS
+
+
+def test_live_clients_hear_once_when_prices_go_stale_and_once_when_they_come_back(
+    fake, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    from markets import signals
+
+    heard: list[list[tuple[str, bool]]] = []
+
+    def record(sender, *, quote, tickers, **kwargs):
+        heard.append([(t["symbol"], t["stale"]) for t in tickers])
+
+    signals.tickers_staleness.connect(record, dispatch_uid="test-staleness")
+    try:
+        fake.prices = {"BTC": 50000.0, "ETH": 3000.0}
+        run(django_capture_on_commit_callbacks)
+        assert heard == []
+
+        fake.coingecko_down = fake.coinbase_down = True
+        later = time.time() + settings.MARKET_STALE_SECONDS + 1
+        monkeypatch.setattr("markets.snapshot.time.time", lambda: later)
+        run(django_capture_on_commit_callbacks)
+        run(django_capture_on_commit_callbacks)  # still down: nothing new to say
+        assert heard == [[("BTC", True), ("ETH", True)]]
+
+        fake.coingecko_down = fake.coinbase_down = False  # back, with the same prices: no price changed
+        monkeypatch.setattr("markets.snapshot.time.time", time.time)
+        run(django_capture_on_commit_callbacks)
+        assert heard[1:] == [[("BTC", False), ("ETH", False)]]
+    finally:
+        signals.tickers_staleness.disconnect(dispatch_uid="test-staleness")
 
 
 def test_it_recovers_from_staleness_on_the_next_good_run(fake, settings, django_capture_on_commit_callbacks):

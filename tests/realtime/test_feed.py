@@ -244,3 +244,33 @@ def test_it_serves_the_live_page_at_the_root(client, db):
     body = response.content.decode()
     assert "realtime/live.js" in body
     assert 'id="rows"' in body
+
+
+async def test_it_tells_open_sockets_when_prices_go_stale_and_when_they_come_back(open_feed, store_prices):
+    from asgiref.sync import sync_to_async
+
+    from markets import snapshot
+    from markets.models import Ticker
+    from markets.services import staleness_announce
+
+    await store_prices({"BTC": "100"})
+    feed = await open_feed()
+    await feed.receive_type("connected")
+    await feed.receive_type("crypto_ticker_update")
+
+    def providers_silent_for_years():
+        Ticker.objects.update(fetched_at=Ticker.objects.get(quote="usd").fetched_at.replace(year=2020))
+        snapshot.snapshot_build(quote="usd")
+        staleness_announce(quote="usd")  # what the ingest runs after every cycle, failed or not
+
+    await sync_to_async(providers_silent_for_years)()
+    gone_stale = await feed.receive_type("crypto_ticker_update")
+    await store_prices({"BTC": "100"})  # the providers answer again, with the same price: no change to announce
+    await sync_to_async(staleness_announce)(quote="usd")
+    back = await feed.receive_type("crypto_ticker_update")
+
+    assert gone_stale["stale"] is True and gone_stale["seq"] == 2
+    assert [(t["symbol"], t["price"], t["stale"]) for t in gone_stale["data"]] == [("BTC", 100.0, True)]
+    assert back["stale"] is False and back["seq"] == 3
+    assert [(t["symbol"], t["stale"]) for t in back["data"]] == [("BTC", False)]
+    assert await feed.nothing()
