@@ -67,6 +67,7 @@ class Config:
     upstream_connect_timeout: float
     upstream_read_timeout: float
     notification_retention_days: int
+    notification_inbox_max: int
     ratelimit_default: str
     ratelimit_market: str
     ratelimit_user: str
@@ -307,6 +308,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         upstream_connect_timeout=r.float("UPSTREAM_CONNECT_TIMEOUT", 3.0, 0.1, 60),
         upstream_read_timeout=r.float("UPSTREAM_READ_TIMEOUT", 10.0, 0.1, 120),
         notification_retention_days=r.int("NOTIFICATION_RETENTION_DAYS", 90, 1),
+        notification_inbox_max=r.int("NOTIFICATION_INBOX_MAX", 5000, 100, 1_000_000),
         ratelimit_default=_rate(r, "RATELIMIT_DEFAULT", "100/m"),
         ratelimit_market=_rate(r, "RATELIMIT_MARKET", "600/m"),
         ratelimit_user=_rate(r, "RATELIMIT_USER", "600/m"),

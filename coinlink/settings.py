@@ -294,6 +294,7 @@ COINBASE_EXCHANGE_BASE_URL = CONFIG.coinbase_exchange_base_url
 UPSTREAM_CONNECT_TIMEOUT = CONFIG.upstream_connect_timeout
 UPSTREAM_READ_TIMEOUT = CONFIG.upstream_read_timeout
 NOTIFICATION_RETENTION_DAYS = CONFIG.notification_retention_days
+NOTIFICATION_INBOX_MAX = CONFIG.notification_inbox_max
 WS_MAX_PER_IP = CONFIG.ws_max_per_ip
 WS_MAX_FRAME_BYTES = CONFIG.ws_max_frame_bytes
 WS_MAX_FRAMES_PER_SECOND = CONFIG.ws_max_frames_per_second

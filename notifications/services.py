@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from coinlink.errors import DomainError, RateLimited
@@ -284,13 +285,24 @@ def _announcement_batch(announcement: Announcement, user_ids: list) -> int:
 
 
 def notifications_purge(*, now=None, retention_days: int | None = None) -> int:
-    """Delete read notifications older than the retention period, in batches; returns how many."""
+    """Delete read notifications older than the retention period, then every user's notifications
+    beyond their newest NOTIFICATION_INBOX_MAX, in batches; returns how many."""
     days = retention_days or settings.NOTIFICATION_RETENTION_DAYS
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    old = Notification.objects.filter(is_read=True, created_at__lt=cutoff).order_by()
+    deleted = _delete_in_batches(Notification.objects.filter(is_read=True, created_at__lt=cutoff).order_by())
+    # Unread rows are otherwise kept, and repeating alerts can add thousands a day to one inbox.
+    cap = settings.NOTIFICATION_INBOX_MAX
+    crowded = Notification.objects.values("user_id").annotate(n=Count("id")).filter(n__gt=cap).order_by()
+    for row in crowded:
+        newest_first = Notification.objects.filter(user_id=row["user_id"]).order_by("-created_at", "-id")
+        deleted += _delete_in_batches(newest_first, skip=cap)
+    return deleted
+
+
+def _delete_in_batches(rows, *, skip: int = 0) -> int:
     deleted = 0
     while True:
-        ids = list(old.values_list("pk", flat=True)[:PURGE_BATCH])
+        ids = list(rows.values_list("pk", flat=True)[skip : skip + PURGE_BATCH])
         if not ids:
             return deleted
         deleted += Notification.objects.filter(pk__in=ids).delete()[0]
