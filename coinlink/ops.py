@@ -114,7 +114,14 @@ def _metrics_allowed(request) -> bool:
     token = settings.METRICS_TOKEN
     networks = settings.METRICS_ALLOWED_NETWORKS
     if not token and not networks:
-        return True
+        # Unconfigured: open in development; in production only this host may scrape (a Prometheus
+        # beside it), because a proxy in front is the only other guard and may not be there.
+        if not settings.PRODUCTION:
+            return True
+        try:
+            return ipaddress.ip_address(client_ip(request)).is_loopback
+        except ValueError:
+            return False
     if token:
         presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if presented and hmac.compare_digest(presented, token):
@@ -130,7 +137,8 @@ def _metrics_allowed(request) -> bool:
 
 @never_cache
 def metrics(request):
-    """Prometheus text format; limited to METRICS_ALLOWED_NETWORKS or METRICS_TOKEN when set."""
+    """Prometheus text format; limited to METRICS_ALLOWED_NETWORKS or METRICS_TOKEN when set (else, in
+    production, to this host)."""
     if not _metrics_allowed(request):
         return json_error(403, "Metrics are not available to this client.", "permission_denied")
     _market_data_age_refresh()

@@ -87,6 +87,15 @@ def test_metrics_can_be_limited_to_networks(client, settings):
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
 
 
+def test_unconfigured_metrics_are_open_in_development_and_only_to_this_host_in_production(client, settings):
+    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", ()
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 200
+
+    settings.PRODUCTION = True
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+
+
 def test_openapi_schema_and_docs_are_served(client):
     schema = client.get("/api/schema")
     assert schema.status_code == 200
