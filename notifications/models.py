@@ -55,7 +55,7 @@ class Alert(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alerts", db_index=False)
     symbol = models.CharField(max_length=15)
     condition = models.CharField(max_length=24, choices=Condition.choices)
-    target_value = models.DecimalField(max_digits=20, decimal_places=8)
+    target_value = models.DecimalField(max_digits=24, decimal_places=12)  # as a ticker price (markets.models.PRICE)
     vs = models.CharField(max_length=3, choices=FIATS, default="usd")
     is_active = models.BooleanField(default=True)
     repeat = models.BooleanField(default=False)

@@ -26,7 +26,7 @@ class AlertSerializer(RejectUnknownFieldsMixin, ModelSerializer):
     symbol = serializers.RegexField(r"^[A-Za-z0-9]{1,15}$", max_length=15)
     condition = serializers.ChoiceField(choices=Condition.choices)
     # Prices are positive and percents may be negative; the services check which applies.
-    target_value = serializers.DecimalField(max_digits=20, decimal_places=8, coerce_to_string=False)
+    target_value = serializers.DecimalField(max_digits=24, decimal_places=12, coerce_to_string=False)
     vs = serializers.ChoiceField(choices=FIATS, default="usd")
     is_active = serializers.BooleanField(default=True)
     repeat = serializers.BooleanField(default=False)

@@ -35,6 +35,20 @@ def detail(alert) -> str:
     return f"{URL}/{alert.pk}"
 
 
+def test_a_target_can_be_as_precise_as_a_ticker_price(owner_client, catalogue):
+    # Tickers carry 12 decimal places; sub-cent tokens need them to name a price at all.
+    response = owner_client.post(
+        URL, {"symbol": "SHIB", "condition": "above", "target_value": "0.000000015"}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["target_value"] == 1.5e-08
+    too_fine = owner_client.post(
+        URL, {"symbol": "SHIB", "condition": "above", "target_value": "0.0000000000001"}, format="json"
+    )
+    assert too_fine.status_code == 400 and "target_value" in too_fine.json()["errors"]
+
+
 def test_it_creates_an_alert_with_the_contract_fields(owner_client, catalogue):
     response = owner_client.post(
         URL, {"symbol": "btc", "condition": "above", "target_value": "65000.5", "vs": "eur"}, format="json"
@@ -86,7 +100,7 @@ def test_it_accepts_a_negative_percent_for_a_24h_drop(owner_client, catalogue):
         ({"target_value": True}, "target_value"),
         ({"target_value": [1]}, "target_value"),
         ({"target_value": "1e30"}, "target_value"),
-        ({"target_value": "0.000000001"}, "target_value"),
+        ({"target_value": "0.0000000000001"}, "target_value"),  # finer than a ticker price
         ({"target_value": 10**400}, "target_value"),
         ({"condition": "change_pct_24h_below", "target_value": -101}, "target_value"),
         ({"vs": "jpy"}, "vs"),
