@@ -96,6 +96,15 @@ def test_unconfigured_metrics_are_open_in_development_and_only_to_this_host_in_p
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
 
 
+def test_the_openapi_schema_documents_the_probe_endpoints_as_api_md_does(client):
+    paths = client.get("/api/schema?format=json").json()["paths"]
+
+    for path in ("/health", "/livez", "/readyz", "/metrics"):
+        assert list(paths[path]) == ["get"], path
+    assert set(paths["/readyz"]["get"]["responses"]) == {"200", "503"}
+    assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
+
+
 def test_openapi_schema_and_docs_are_served(client):
     schema = client.get("/api/schema")
     assert schema.status_code == 200
