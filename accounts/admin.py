@@ -15,6 +15,8 @@ class PreferencesInline(admin.StackedInline):
     model = Preferences
     can_delete = False
     extra = 0
+    # No longer used: the API shows and changes the notification settings under these names.
+    exclude = services.NOTIFICATION_SWITCHES
 
 
 class SessionInline(admin.TabularInline):

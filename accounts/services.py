@@ -23,7 +23,7 @@ from accounts.devices import device_fingerprint, ip_clean, user_agent_clean
 from accounts.emails import email_normalize
 from accounts.exceptions import InvalidCredentials, InvalidToken, TokenReused, ValidationFailed
 from accounts.models import KnownDevice, Preferences, Session, User
-from accounts.selectors import refresh_token_decode
+from accounts.selectors import preferences_with_switches, refresh_token_decode
 from accounts.tokens import SESSION_CLAIM, SessionRefreshToken
 from coinlink import metrics
 
@@ -406,15 +406,25 @@ PREFERENCE_FIELDS = (
 )
 
 
+# Shown and changed here, stored as the notification settings that delivery reads.
+NOTIFICATION_SWITCHES = ("notifications_enabled", "email_alerts", "price_alerts", "news_notifications")
+
+
 def preferences_update(*, user: User, **values) -> Preferences:
     """Store validated preference values (a PUT sends them all, a PATCH some)."""
-    preferences, _ = Preferences.objects.get_or_create(user=user)
-    fields = [name for name in PREFERENCE_FIELDS if name in values]
-    for name in fields:
-        setattr(preferences, name, values[name])
-    if fields:
-        preferences.save(update_fields=[*fields, "updated_at"])
-    return preferences
+    from notifications.services import preference_switches_update
+
+    with transaction.atomic():
+        preferences, _ = Preferences.objects.get_or_create(user=user)
+        fields = [name for name in PREFERENCE_FIELDS if name in values and name not in NOTIFICATION_SWITCHES]
+        for name in fields:
+            setattr(preferences, name, values[name])
+        if fields:
+            preferences.save(update_fields=[*fields, "updated_at"])
+        preference_switches_update(
+            user=user, **{name: values[name] for name in NOTIFICATION_SWITCHES if name in values}
+        )
+    return preferences_with_switches(user=user)
 
 
 # --- housekeeping ------------------------------------------------------------------------------

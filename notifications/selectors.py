@@ -7,7 +7,7 @@ import uuid
 from django.db.models import QuerySet
 
 from coinlink.errors import NotFound
-from notifications.models import Alert, Notification, NotificationSettings
+from notifications.models import PREFERENCE_SWITCHES, Alert, Notification, NotificationSettings
 
 
 def alert_list(*, user) -> QuerySet[Alert]:
@@ -45,3 +45,9 @@ def notification_unread_count(*, user) -> int:
 def notification_settings_get(*, user) -> NotificationSettings:
     """The stored settings, or the defaults (unsaved) for a user who never changed them."""
     return NotificationSettings.objects.filter(user=user).first() or NotificationSettings(user=user)
+
+
+def preference_switches(*, user) -> dict[str, bool]:
+    """The settings `/user/preferences` shows, under its names."""
+    stored = notification_settings_get(user=user)
+    return {name: getattr(stored, field) for name, field in PREFERENCE_SWITCHES.items()}

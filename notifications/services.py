@@ -18,6 +18,7 @@ from coinlink.ratelimit import limit
 from notifications.delivery import Draft, notifications_create
 from notifications.models import (
     PERCENT_CONDITIONS,
+    PREFERENCE_SWITCHES,
     Alert,
     Announcement,
     Notification,
@@ -158,6 +159,12 @@ def notification_settings_update(*, user, **changes) -> NotificationSettings:
             setattr(prefs, name, value)
         prefs.save()
     return prefs
+
+
+def preference_switches_update(*, user, **switches: bool) -> None:
+    """Change settings through `/user/preferences`' names for them."""
+    if switches:
+        notification_settings_update(user=user, **{PREFERENCE_SWITCHES[name]: on for name, on in switches.items()})
 
 
 def security_alert_new_device(*, user, ip_address: str, user_agent: str) -> Notification | None:

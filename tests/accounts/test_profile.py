@@ -95,9 +95,24 @@ def test_preferences_start_with_defaults(owner_client):
         "notifications_enabled": True,
         "email_alerts": False,
         "price_alerts": True,
-        "news_notifications": False,
+        "news_notifications": True,  # the notification settings' default: news on, mail off
         "sound_enabled": True,
     }
+
+
+def test_the_notification_switches_are_the_notification_settings_under_other_names(owner_client):
+    owner_client.patch(PREFERENCES, {"price_alerts": False, "email_alerts": True}, format="json")
+
+    shown = owner_client.get("/api/v2/notifications/settings").json()
+    assert (shown["price_alerts"], shown["email_enabled"], shown["in_app_enabled"]) == (False, True, True)
+
+    owner_client.patch(
+        "/api/v2/notifications/settings", {"news_updates": False, "in_app_enabled": False}, format="json"
+    )
+
+    preferences = owner_client.get(PREFERENCES).json()
+    assert preferences["news_notifications"] is False and preferences["notifications_enabled"] is False
+    assert (preferences["price_alerts"], preferences["email_alerts"]) == (False, True)
 
 
 def test_reading_preferences_stores_nothing(owner_client, owner):

@@ -255,6 +255,15 @@ def test_mail_to_one_inbox_stops_at_its_hourly_budget_across_plus_tagged_account
     assert notification_email_send.apply(kwargs={"notification_id": str(another_inbox.pk)}).get() is True
 
 
+def test_price_alerts_switched_off_in_the_preferences_are_not_delivered(owner_client, owner, pushes):
+    owner_client.patch("/api/v2/user/preferences", {"price_alerts": False}, format="json")
+
+    fire_btc_alert(owner)
+
+    assert not Notification.objects.filter(user=owner).exists()
+    assert pushes == []
+
+
 def test_notifications_create_skips_types_a_user_switched_off_but_not_others(owner, other_user):
     NotificationSettings.objects.create(user=owner, system_alerts=False)
     drafts = [
