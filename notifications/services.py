@@ -185,7 +185,7 @@ def security_alert_new_device(*, user, ip_address: str, user_agent: str) -> Noti
     return created[0] if created else None
 
 
-def notification_email_send(*, notification_id: str) -> bool:
+def notification_email_send(*, notification_id: str, retry: bool = False) -> bool:
     """Mail one notification to its user; True when sent now, False when already sent or gone.
 
     SMTP errors propagate so the Celery task retries with backoff; `emailed_at` stops a retry
@@ -194,7 +194,7 @@ def notification_email_send(*, notification_id: str) -> bool:
     note = Notification.objects.select_related("user").filter(pk=notification_id, emailed_at=None).first()
     if note is None or not note.user.is_active:
         return False
-    if not _email_budget_left(note.user.email):
+    if not retry and not _email_budget_left(note.user.email):  # a retry was counted on its first try
         logger.warning("notification mail not sent: hourly budget of its recipient spent (%s)", note.pk)
         return False
     send_mail(

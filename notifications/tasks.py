@@ -23,6 +23,7 @@ def alerts_evaluate(quote: str, prices: list, previous_prices: dict) -> int:
 
 
 @shared_task(
+    bind=True,
     name="notifications.tasks.notification_email_send",
     autoretry_for=(smtplib.SMTPException, OSError),
     max_retries=6,
@@ -30,8 +31,8 @@ def alerts_evaluate(quote: str, prices: list, previous_prices: dict) -> int:
     retry_backoff_max=900,
     retry_jitter=True,
 )
-def notification_email_send(notification_id: str) -> bool:
-    return services.notification_email_send(notification_id=notification_id)
+def notification_email_send(self, notification_id: str) -> bool:
+    return services.notification_email_send(notification_id=notification_id, retry=self.request.retries > 0)
 
 
 @shared_task(

@@ -208,6 +208,31 @@ def test_the_mail_task_retries_until_the_smtp_server_accepts(owner, settings):
     assert note.emailed_at is not None
 
 
+def test_a_mail_retried_after_an_smtp_failure_counts_once_against_the_budget(owner, settings, monkeypatch):
+    import django_ratelimit.core
+
+    from notifications.tasks import notification_email_send
+
+    monkeypatch.setattr(django_ratelimit.core.time, "time", lambda: 1_800_000_000.0)  # one window
+    settings.NOTIFICATION_EMAILS_PER_HOUR = 1
+    server = FlakySMTPServer(fail_first=2)
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = (
+        "127.0.0.1",
+        server.port,
+        False,
+        5,
+    )
+    try:
+        result = notification_email_send.apply(kwargs={"notification_id": str(NotificationFactory(user=owner).pk)})
+    finally:
+        server.stop()
+
+    assert result.get() is True
+    assert len(server.messages) == 1
+
+
 def test_the_mail_task_gives_up_after_its_retries(owner, settings):
     from notifications.tasks import notification_email_send
 
