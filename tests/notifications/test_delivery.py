@@ -182,10 +182,9 @@ def test_a_new_device_sign_in_creates_and_pushes_a_security_alert(owner, pushes,
     assert [p["notification"]["id"] for p in pushes] == [str(note.pk)]
 
 
-def test_the_mail_task_retries_until_the_smtp_server_accepts(owner, settings):
-    from notifications.tasks import notification_email_send
-
-    server = FlakySMTPServer(fail_first=2)
+def _smtp_failing_first(failures: int, settings) -> FlakySMTPServer:
+    """A real SMTP server on loopback that refuses the first `failures` sessions; mail goes to it."""
+    server = FlakySMTPServer(fail_first=failures)
     server.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = (
@@ -194,6 +193,13 @@ def test_the_mail_task_retries_until_the_smtp_server_accepts(owner, settings):
         False,
         5,
     )
+    return server
+
+
+def test_the_mail_task_retries_until_the_smtp_server_accepts(owner, settings):
+    from notifications.tasks import notification_email_send
+
+    server = _smtp_failing_first(2, settings)
     note = NotificationFactory(user=owner, title="BTC crossed above 100 USD")
     try:
         result = notification_email_send.apply(kwargs={"notification_id": str(note.pk)})
@@ -215,15 +221,7 @@ def test_a_mail_retried_after_an_smtp_failure_counts_once_against_the_budget(own
 
     monkeypatch.setattr(django_ratelimit.core.time, "time", lambda: 1_800_000_000.0)  # one window
     settings.NOTIFICATION_EMAILS_PER_HOUR = 1
-    server = FlakySMTPServer(fail_first=2)
-    server.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = (
-        "127.0.0.1",
-        server.port,
-        False,
-        5,
-    )
+    server = _smtp_failing_first(2, settings)
     try:
         result = notification_email_send.apply(kwargs={"notification_id": str(NotificationFactory(user=owner).pk)})
     finally:
