@@ -89,13 +89,11 @@ def preferences_get(*, user: User) -> Preferences:
     return Preferences.objects.filter(user=user).first() or Preferences(user=user)
 
 
-def preferences_with_switches(*, user: User) -> Preferences:
-    """The preferences as the API shows them. Their four notification switches are the notification
-    settings that delivery reads (one setting, two views); the columns of the same names here are
-    no longer used."""
+def preferences_with_switches(preferences: Preferences, *, user: User) -> Preferences:
+    """`user`'s `preferences` as the API shows them: their NOTIFICATION_SWITCHES read from the notification
+    settings that delivery uses, not from the unused columns of the same names."""
     from notifications.selectors import preference_switches
 
-    preferences = preferences_get(user=user)
     for name, on in preference_switches(user=user).items():
         setattr(preferences, name, on)
     return preferences

@@ -22,7 +22,7 @@ from accounts import session_cache, signals
 from accounts.devices import device_fingerprint, ip_clean, user_agent_clean
 from accounts.emails import email_normalize
 from accounts.exceptions import InvalidCredentials, InvalidToken, TokenReused, ValidationFailed
-from accounts.models import KnownDevice, Preferences, Session, User
+from accounts.models import NOTIFICATION_SWITCHES, KnownDevice, Preferences, Session, User
 from accounts.selectors import preferences_with_switches, refresh_token_decode
 from accounts.tokens import SESSION_CLAIM, SessionRefreshToken
 from coinlink import metrics
@@ -406,10 +406,6 @@ PREFERENCE_FIELDS = (
 )
 
 
-# Shown and changed here, stored as the notification settings that delivery reads.
-NOTIFICATION_SWITCHES = ("notifications_enabled", "email_alerts", "price_alerts", "news_notifications")
-
-
 def preferences_update(*, user: User, **values) -> Preferences:
     """Store validated preference values (a PUT sends them all, a PATCH some)."""
     from notifications.services import preference_switches_update
@@ -424,7 +420,7 @@ def preferences_update(*, user: User, **values) -> Preferences:
         preference_switches_update(
             user=user, **{name: values[name] for name in NOTIFICATION_SWITCHES if name in values}
         )
-    return preferences_with_switches(user=user)
+    return preferences_with_switches(preferences, user=user)
 
 
 # --- housekeeping ------------------------------------------------------------------------------

@@ -192,12 +192,3 @@ class NotificationSettings(models.Model):
 
     def allows(self, notification_type: str) -> bool:
         return bool(getattr(self, TYPE_SWITCH[notification_type]))
-
-
-# `/user/preferences` shows four of these settings under its own names: one setting, two views.
-PREFERENCE_SWITCHES = {
-    "notifications_enabled": "in_app_enabled",
-    "email_alerts": "email_enabled",
-    "price_alerts": "price_alerts",
-    "news_notifications": "news_updates",
-}

@@ -6,8 +6,9 @@ import uuid
 
 from django.db.models import QuerySet
 
+from accounts.models import NOTIFICATION_SWITCHES
 from coinlink.errors import NotFound
-from notifications.models import PREFERENCE_SWITCHES, Alert, Notification, NotificationSettings
+from notifications.models import Alert, Notification, NotificationSettings
 
 
 def alert_list(*, user) -> QuerySet[Alert]:
@@ -50,4 +51,4 @@ def notification_settings_get(*, user) -> NotificationSettings:
 def preference_switches(*, user) -> dict[str, bool]:
     """The settings `/user/preferences` shows, under its names."""
     stored = notification_settings_get(user=user)
-    return {name: getattr(stored, field) for name, field in PREFERENCE_SWITCHES.items()}
+    return {name: getattr(stored, field) for name, field in NOTIFICATION_SWITCHES.items()}

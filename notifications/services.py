@@ -13,12 +13,12 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from accounts.models import NOTIFICATION_SWITCHES
 from coinlink.errors import DomainError, RateLimited
 from coinlink.ratelimit import limit
 from notifications.delivery import Draft, notifications_create
 from notifications.models import (
     PERCENT_CONDITIONS,
-    PREFERENCE_SWITCHES,
     Alert,
     Announcement,
     Notification,
@@ -164,7 +164,7 @@ def notification_settings_update(*, user, **changes) -> NotificationSettings:
 def preference_switches_update(*, user, **switches: bool) -> None:
     """Change settings through `/user/preferences`' names for them."""
     if switches:
-        notification_settings_update(user=user, **{PREFERENCE_SWITCHES[name]: on for name, on in switches.items()})
+        notification_settings_update(user=user, **{NOTIFICATION_SWITCHES[name]: on for name, on in switches.items()})
 
 
 def security_alert_new_device(*, user, ip_address: str, user_agent: str) -> Notification | None:

@@ -230,7 +230,10 @@ class ProfileView(APIView):
 class PreferencesView(APIView):
     @extend_schema(tags=["user"], summary="Your preferences", responses={200: s.PreferencesSerializer, **_errors(401)})
     def get(self, request):
-        return Response(s.PreferencesSerializer(selectors.preferences_with_switches(user=request.user)).data)
+        preferences = selectors.preferences_get(user=request.user)
+        return Response(
+            s.PreferencesSerializer(selectors.preferences_with_switches(preferences, user=request.user)).data
+        )
 
     @extend_schema(
         tags=["user"],
