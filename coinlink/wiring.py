@@ -30,7 +30,7 @@ def on_tickers_changed(sender, *, quote: str, tickers: list[dict], previous_pric
 def on_tickers_staleness(sender, *, quote: str, tickers: list[dict], **kw):
     from realtime import events
 
-    events.ticker_staleness_publish(quote=quote, tickers=tickers)
+    events.ticker_update_publish(quote=quote, tickers=tickers, observed_at=None)
 
 
 def on_sessions_revoked(sender, *, user_id, session_ids: list, reason: str, **kw):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, NotRequired, TypedDict
@@ -143,27 +142,14 @@ def ticker_update_text(prefix: str, seq: int) -> str:
 
 
 # --- Publishers ------------------------------------------------------------------------------
-def ticker_update_publish(*, quote: str, tickers: list[dict], observed_at: float) -> None:
-    """Announce one update cycle's changed tickers to every server process (one publish, any number of sockets)."""
+def ticker_update_publish(*, quote: str, tickers: list[dict], observed_at: float | None) -> None:
+    """Announce one update cycle's changed tickers to every server process (one publish, any number of sockets).
+
+    `observed_at` is None when only their staleness changed: no fresh price, so no latency sample.
+    """
     if not tickers:
         return
     _publish({"kind": "tickers", "quote": quote, "tickers": tickers, "observed_at": observed_at, "top": _top_symbols()})
-
-
-def ticker_staleness_publish(*, quote: str, tickers: list[dict]) -> None:
-    """Tickers that went stale or came back. No fresh price: no `observed_at`, so no latency sample."""
-    if not tickers:
-        return
-    _publish(
-        {
-            "kind": "tickers",
-            "quote": quote,
-            "tickers": tickers,
-            "observed_at": None,
-            "at": time.time(),
-            "top": _top_symbols(),
-        }
-    )
 
 
 def notification_push(*, user_id: str, notification: dict) -> None:

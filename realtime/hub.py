@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 import weakref
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -145,8 +146,8 @@ class Hub:
             self.top[quote] = message["top"]
         self._generation[quote] += 1
         by_symbol: dict[str, events.Ticker] = {t["symbol"]: t for t in message["tickers"]}
-        observed_at = message["observed_at"]  # None for a staleness change: no fresh price
-        timestamp = events.iso(observed_at if observed_at is not None else message["at"])
+        observed_at = message["observed_at"]  # None for a staleness change: it is news as of now
+        timestamp = events.iso(observed_at if observed_at is not None else time.time())
         top = set(self.top.get(quote, ()))
         batches: dict[tuple[str, ...], TickerBatch] = {}
         for (group_quote, symbols), consumers in self.groups.items():
