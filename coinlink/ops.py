@@ -110,18 +110,18 @@ def readyz(request):
     return JsonResponse({"status": status, "checks": checks}, status=code)
 
 
+# Who may scrape when neither METRICS_TOKEN nor METRICS_ALLOWED_NETWORKS is set, in production: this
+# host only (a Prometheus beside it), because a proxy in front is the only other guard and may be absent.
+_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
 def _metrics_allowed(request) -> bool:
     token = settings.METRICS_TOKEN
     networks = settings.METRICS_ALLOWED_NETWORKS
     if not token and not networks:
-        # Unconfigured: open in development; in production only this host may scrape (a Prometheus
-        # beside it), because a proxy in front is the only other guard and may not be there.
         if not settings.PRODUCTION:
             return True
-        try:
-            return ipaddress.ip_address(client_ip(request)).is_loopback
-        except ValueError:
-            return False
+        networks = _LOOPBACK
     if token:
         presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if presented and hmac.compare_digest(presented, token):
