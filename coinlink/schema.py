@@ -6,6 +6,8 @@ drf-spectacular cannot see them; this postprocessing hook adds what they answer.
 
 from __future__ import annotations
 
+from coinlink.ops import CHECKS
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _STATUS_OK = {
     "type": "object",
@@ -28,8 +30,8 @@ _READINESS = {
         "status": {"type": "string", "enum": ["ok", "degraded", "fail"]},
         "checks": {
             "type": "object",
-            "properties": {name: _CHECK for name in ("database", "cache", "channel_layer", "broker", "market_data")},
-            "required": ["database", "cache", "channel_layer", "broker", "market_data"],
+            "properties": {name: _CHECK for name in CHECKS},
+            "required": list(CHECKS),
         },
     },
     "required": ["status", "checks"],
