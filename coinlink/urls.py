@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from coinlink import ops
@@ -23,6 +25,8 @@ urlpatterns = [
     path("api/", include("accounts.api.urls")),
     path("api/", include("notifications.api.urls")),
     path("", include("realtime.urls")),
+    # Browsers ask every site for one; a 404 here is an error in each page's console.
+    path("favicon.ico", RedirectView.as_view(url=static("coinlink/favicon.svg")), name="favicon"),
 ]
 
 handler400 = "coinlink.errors.bad_request"
