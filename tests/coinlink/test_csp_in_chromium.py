@@ -47,7 +47,7 @@ def _assert_clean(browser, tmp_path, name: str) -> list[str]:
 def test_the_live_page_shows_prices_from_its_websocket(server, browser, tmp_path):
     catalogue_load()  # the page follows the top 20 tracked assets
     browser.get(server.http_url + "/")
-    wait(lambda: browser.find_element(*_by("#status")).get_attribute("data-state") == "live")
+    wait(lambda: browser.find_element(*_by("#status")).get_attribute("data-state") == "live", timeout=20)
     events.ticker_update_publish(quote="usd", tickers=[BTC], observed_at=time.time())
     price = wait(lambda: browser.find_elements(*_by('tr[data-symbol="BTC"] td.price')))
     assert price[0].text == "$65,432.10"
@@ -77,7 +77,7 @@ def test_the_admin_signs_in_and_shows_its_forms(server, browser, tmp_path, passw
     browser.find_element(*_by("#id_password")).send_keys(password)
     _assert_clean(browser, tmp_path, "admin-login")
     browser.find_element(*_by("#login-form [type=submit]")).click()
-    wait(lambda: browser.title.startswith("Site administration"))
+    wait(lambda: browser.title.startswith("Site administration"), timeout=20)
     browser.get(server.http_url + "/admin/accounts/user/add/")
     assert wait(lambda: browser.find_elements(*_by("#user_form")))
     _assert_clean(browser, tmp_path, "admin-add-user")
