@@ -87,3 +87,13 @@ def other_client(other_user):
     from tests.factories import api_client_for
 
     return api_client_for(other_user)
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium that records its console and network (tests/browser.py); closed after the test."""
+    from tests.browser import chromium
+
+    driver = chromium()
+    yield driver
+    driver.quit()

@@ -6,6 +6,7 @@ import sys
 from datetime import timedelta
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from coinlink import config as _config
 
@@ -39,6 +40,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_prometheus",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "channels",
     "coinlink.apps.CoinlinkConfig",
     "accounts",
@@ -51,6 +54,7 @@ MIDDLEWARE = [
     "coinlink.middleware.RequestIdMiddleware",
     "coinlink.middleware.TrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "coinlink.middleware.RequestGuardMiddleware",
@@ -210,6 +214,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "coinlink.schema.ops_paths"],
+    # Swagger UI (and Redoc, if a view is ever routed) from drf-spectacular-sidecar's static files,
+    # never a CDN: the docs work offline and fit the CSP below.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- CORS and security -----------------------------------------------------------------------
@@ -221,6 +230,21 @@ CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "if-none-match"
 CSRF_TRUSTED_ORIGINS = list(CONFIG.csrf_trusted_origins)
 WS_ALLOWED_ORIGINS = list(CONFIG.ws_allowed_origins)
 
+# Content-Security-Policy on every response (django-csp): nothing from another host, no inline
+# script or style, no eval. Swagger UI needs only data: images (its CSS icons); 'self' covers the
+# live page's ws:/wss: socket to its own host (CSP Level 3). See docs/deployment.md.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

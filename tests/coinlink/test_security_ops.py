@@ -37,6 +37,7 @@ _REQUESTS = [
     ("http_api", "/api/v2/nowhere", {"HTTP_HOST": "api.example.com", "HTTP_X_FORWARDED_PROTO": "http"}),
     ("http_health", "/health", {"HTTP_HOST": "api.example.com"}),
     ("admin_login", "/admin/login/", {"HTTP_HOST": "api.example.com", "HTTP_X_FORWARDED_PROTO": "https"}),
+    ("api_docs", "/api/docs", {"HTTP_HOST": "api.example.com", "HTTP_X_FORWARDED_PROTO": "https"}),
     ("foreign_host", "/api/v2/nowhere", {"HTTP_HOST": "evil.example.net", "HTTP_X_FORWARDED_PROTO": "https"}),
 ]
 
@@ -109,6 +110,13 @@ def test_it_uses_secure_cookies_and_no_debug_in_production(behind_tls_proxy):
     assert login["status"] == 200
     cookie = login["cookies"]["csrftoken"]
     assert "Secure" in cookie and "SameSite=Lax" in cookie
+
+
+def test_it_sends_the_content_security_policy_on_pages_and_api_answers(behind_tls_proxy):
+    for name in ("admin_login", "api_docs", "https_api", "https_health"):
+        assert behind_tls_proxy[name]["status"] in (200, 404), name
+        policy = behind_tls_proxy[name]["headers"]["Content-Security-Policy"]
+        assert "default-src 'none'" in policy and "script-src 'self';" in f"{policy};", name
 
 
 def test_it_redirects_plain_http_api_calls_but_not_probes(behind_tls_proxy):

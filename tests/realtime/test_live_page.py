@@ -2,52 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 
-import pytest
 from asgiref.sync import sync_to_async
 
 from realtime import events
+from tests.browser import PAGE_TEST
+from tests.browser import wait as _wait
 from tests.realtime.servers import ServerProcess
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.redis,
-    pytest.mark.postgres,
-    pytest.mark.browser,
-    pytest.mark.slow,
-]
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.fail("chromium and chromedriver are required: run scripts/ci-extras")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,900",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
-    driver.set_page_load_timeout(20)
-    yield driver
-    driver.quit()
-
-
-def _wait(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("the page did not get there in time")
+pytestmark = PAGE_TEST
 
 
 def _price(driver, symbol: str) -> str | None:
