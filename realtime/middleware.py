@@ -49,11 +49,18 @@ class AllowedOriginValidator(OriginValidator):
     async def __call__(self, scope, receive, send):
         origin = _header(scope, b"origin")
         allowed = [*settings.WS_ALLOWED_ORIGINS, *_own_origins(scope)]
-        if origin is None or not any(self.match_allowed_origin(_parsed(origin), o) for o in allowed):
+        if origin is None or not self._matches(origin, allowed):
             metrics.WS_CLOSED.labels("origin_refused").inc()
             shown = "no Origin header" if origin is None else f"Origin {origin[:200]!r} is not allowed"
             return await deny(scope, receive, send, reason=f"{shown} (allowed: {', '.join(allowed) or 'none'})")
         return await self.application(scope, receive, send)
+
+    def _matches(self, origin: str, allowed: list[str]) -> bool:
+        try:
+            parsed = urlparse(origin)
+            return any(self.match_allowed_origin(parsed, pattern) for pattern in allowed)
+        except ValueError:  # a port that is no port (`:99999`, `:8000.evil.com`) matches nothing
+            return False
 
 
 def _own_origins(scope) -> list[str]:
@@ -63,13 +70,6 @@ def _own_origins(scope) -> list[str]:
     host, port = str(server[0]), server[1]
     names = dict.fromkeys([*_LOOPBACK_NAMES, f"[{host}]" if ":" in host else host])
     return [f"http://{name}:{port}" for name in names]
-
-
-def _parsed(origin: str):
-    try:
-        return urlparse(origin)
-    except ValueError:
-        return None
 
 
 class ClientLimitMiddleware:

@@ -19,7 +19,10 @@ async def _ready(open_feed, **kwargs):
 
 @pytest.mark.parametrize(
     "origin",
-    [None, "https://evil.example.com", "http://127.0.0.1:9999", "https://127.0.0.1:8000", "null", "not a url"],
+    [
+        *(None, "https://evil.example.com", "http://127.0.0.1:9999", "https://127.0.0.1:8000", "null", "not a url"),
+        *("http://127.0.0.1:8000.evil.com", "http://127.0.0.1:99999", "http://localhost:8000@evil.com"),
+    ],
 )
 async def test_it_refuses_a_foreign_or_missing_origin_at_the_handshake(open_feed, transactional_db, origin):
     feed = await open_feed(origin=origin)
