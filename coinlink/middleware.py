@@ -12,6 +12,7 @@ from django.http.request import split_domain_port, validate_host
 from django.utils.functional import empty
 
 from coinlink import context, metrics
+from coinlink.bodylimit import body_over_limit
 from coinlink.errors import json_error, response_for_exception
 from coinlink.net import client_ip
 from coinlink.ratelimit import limit
@@ -179,13 +180,9 @@ class RequestGuardMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return json_error(400, "Invalid Content-Length header.", "bad_request")
-        if length > limit_bytes:
+        if length > limit_bytes or body_over_limit(request):
             _drain(request, length)
             return json_error(413, f"Request body larger than {limit_bytes} bytes.", "payload_too_large")
-        if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            # Django reads Content-Length bytes: under gunicorn a chunked body arrives empty, under an
-            # ASGI server it is buffered without a size check. Neither is acceptable, so say so.
-            return json_error(411, "Send the request body with a Content-Length header.", "length_required")
         return None
 
     @staticmethod

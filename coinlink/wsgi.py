@@ -5,4 +5,8 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coinlink.settings")
-application = get_wsgi_application()
+django_wsgi_app = get_wsgi_application()
+
+from coinlink.bodylimit import BodyLimitWSGI  # noqa: E402
+
+application = BodyLimitWSGI(django_wsgi_app)

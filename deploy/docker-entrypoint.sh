@@ -21,8 +21,7 @@ case "$role" in
     # closes a dead peer within 90 s instead of uvicorn's every 20 s). WS_WORKERS processes, one per
     # core: each runs its own hub, so a price cycle is written to the sockets on all cores at once
     # (delivery p95 -14 to -41 % at 5,000-10,000 sockets on 2 cores; docs/performance.md, round 5), for
-    # ~150 MB more per process. daphne works too:
-    #   daphne -b 0.0.0.0 -p "$PORT" coinlink.asgi:application
+    # ~150 MB more per process. Not daphne: it cannot send the close codes 1008/1009 (docs/deployment.md).
     exec uvicorn coinlink.asgi:application --host 0.0.0.0 --port "${PORT:-8001}" --workers "${WS_WORKERS:-2}" \
       --ws websockets-sansio --ws-per-message-deflate false --ws-max-size "${WS_MAX_FRAME_BYTES:-65536}" \
       --ws-ping-interval 60 --ws-ping-timeout 30 --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \

@@ -20,6 +20,7 @@ from django.conf import settings
 from coinlink import metrics
 from realtime import data, events
 from realtime.hub import GroupKey, Hub, hub_current
+from realtime.middleware import handshake_refused
 from realtime.outbox import Outbox, TickerBatch
 
 logger = logging.getLogger("realtime.consumers")
@@ -62,6 +63,7 @@ class FeedConsumer:
         quote = _query_quote(self.scope)
         if quote is None:
             metrics.WS_CLOSED.labels("bad_quote").inc()
+            handshake_refused(self.scope, f"quote not in MARKET_QUOTES ({', '.join(settings.MARKET_QUOTES)})")
             await self._send({"type": "websocket.close"})
             return
         self.quote = quote

@@ -6,6 +6,7 @@ here: a client authenticates in-band with an `authenticate` frame (see realtime.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from urllib.parse import urlparse
 
@@ -15,36 +16,60 @@ from django.conf import settings
 from coinlink import metrics
 from coinlink.net import client_ip_from
 
+logger = logging.getLogger("realtime.handshake")
 
-async def deny(scope, receive, send) -> None:
-    """Refuse a WebSocket handshake (403) without touching any channel layer."""
+# Names a browser on this machine may use for a development server's own page.
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+async def deny(scope, receive, send, *, reason: str = "") -> None:
+    """Refuse a WebSocket handshake (403) without touching any channel layer, and say why in one line."""
     message = await receive()
     if message["type"] == "websocket.connect":
+        handshake_refused(scope, reason or f"no WebSocket endpoint at {scope.get('path', '')[:200]!r}")
         await send({"type": "websocket.close"})
 
 
+def handshake_refused(scope, reason: str) -> None:
+    logger.warning("WebSocket handshake from %s refused: %s", client_ip(scope), reason)
+
+
 class AllowedOriginValidator(OriginValidator):
-    """Channels' exact scheme/host/port matching against settings.WS_ALLOWED_ORIGINS, read per handshake."""
+    """Channels' exact scheme/host/port matching against settings.WS_ALLOWED_ORIGINS, read per handshake.
+
+    In development the server's own page is allowed too, whatever port it listens on: its origin on a
+    loopback name or on the address the socket reached, at the server's port (the ASGI scope's
+    `server`). So `PORT=8765 scripts/run`, `manage.py serve --port 8765` and a bare uvicorn all work.
+    """
 
     def __init__(self, application):
         self.application = application
-
-    @property
-    def allowed_origins(self):
-        return settings.WS_ALLOWED_ORIGINS
+        self.allowed_origins = ()
 
     async def __call__(self, scope, receive, send):
         origin = _header(scope, b"origin")
-        parsed = None
-        if origin is not None:
-            try:
-                parsed = urlparse(origin)
-            except ValueError:
-                parsed = None
-        if parsed is None or not self.valid_origin(parsed):
+        allowed = [*settings.WS_ALLOWED_ORIGINS, *_own_origins(scope)]
+        if origin is None or not self._matches(origin, allowed):
             metrics.WS_CLOSED.labels("origin_refused").inc()
-            return await deny(scope, receive, send)
+            shown = "no Origin header" if origin is None else f"Origin {origin[:200]!r} is not allowed"
+            return await deny(scope, receive, send, reason=f"{shown} (allowed: {', '.join(allowed) or 'none'})")
         return await self.application(scope, receive, send)
+
+    def _matches(self, origin: str, allowed: list[str]) -> bool:
+        try:
+            parsed = urlparse(origin)
+            return any(self.match_allowed_origin(parsed, pattern) for pattern in allowed)
+        except ValueError:  # a port that is no port (`:99999`, `:8000.evil.com`) matches nothing
+            return False
+
+
+def _own_origins(scope) -> list[str]:
+    server = scope.get("server")
+    if settings.PRODUCTION or not server or not server[1]:
+        return []
+    host, port = str(server[0]), server[1]
+    names = dict.fromkeys([*_LOOPBACK_NAMES, f"[{host}]" if ":" in host else host])
+    return [f"http://{name}:{port}" for name in names]
 
 
 class ClientLimitMiddleware:
@@ -64,7 +89,8 @@ class ClientLimitMiddleware:
         ip = client_ip(scope)
         if self.open_per_ip[ip] >= settings.WS_MAX_PER_IP:
             metrics.WS_CLOSED.labels("ip_limit").inc()
-            return await deny(scope, receive, send)
+            reason = f"this address is at WS_MAX_PER_IP={settings.WS_MAX_PER_IP} open sockets"
+            return await deny(scope, receive, send, reason=reason)
         self.open_per_ip[ip] += 1
         try:
             return await self.application(dict(scope, client_ip=ip), receive, send)

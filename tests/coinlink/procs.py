@@ -60,6 +60,12 @@ def start_gunicorn(env: dict[str, str], stderr=subprocess.DEVNULL) -> subprocess
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
+def start_serve(env: dict[str, str], port: int, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """The one-machine runner as scripts/run starts it (`manage.py serve`), without its schedule."""
+    command = [PYTHON, "manage.py", "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
 def child_env(**overrides: str | None) -> dict[str, str]:
     env = dict(os.environ)
     for key, value in overrides.items():

@@ -366,3 +366,24 @@ def test_the_container_healthcheck_asks_the_probe_listener_when_there_is_one(tmp
         server.shutdown()
     assert with_probe.returncode == 0 and seen == ["/health"]
     assert without.returncode == 1
+
+
+def test_the_one_machine_runner_serves_websockets_with_the_production_flags(settings):
+    from coinlink.management.commands.serve import uvicorn_options
+
+    unit = (ROOT / "deploy/systemd/coinlink-ws.service").read_text()
+    production = re.search(r"^ExecStart=(.*)$", unit, re.MULTILINE).group(1).split()
+    ws_flags = {flag: production[i + 1] for i, flag in enumerate(production) if flag.startswith("--ws")}
+    settings.WS_MAX_FRAME_BYTES = 65536  # the default, which the unit spells out
+    options = uvicorn_options(host="127.0.0.1", port=8000)
+    # The close codes and frame limit proven against `manage.py serve` hold in production only if both
+    # run the same WebSocket implementation with the same limits.
+    served = {
+        "--ws": options["ws"],
+        "--ws-per-message-deflate": str(options["ws_per_message_deflate"]).lower(),
+        "--ws-max-size": str(options["ws_max_size"]),
+        "--ws-ping-interval": str(options["ws_ping_interval"]),
+        "--ws-ping-timeout": str(options["ws_ping_timeout"]),
+    }
+    assert served == ws_flags
+    assert options["proxy_headers"] is False  # nothing is in front of it: a forwarded address is a lie

@@ -97,6 +97,28 @@ def test_a_foreign_origin_is_refused_through_the_proxy(stack):
         asyncio.run(attempt())
 
 
+def test_the_feeds_close_codes_reach_the_client_through_the_proxy(stack):
+    import websockets
+
+    base, _ = stack
+    url = base.replace("http://", "ws://") + "/ws"
+
+    async def close_code(frames: list[str]) -> int | None:
+        async with websockets.connect(url, origin=ORIGIN, open_timeout=10, max_size=None) as socket:
+            await asyncio.wait_for(socket.recv(), 10)
+            for frame in frames:
+                await socket.send(frame)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                async with asyncio.timeout(10):
+                    while True:
+                        await socket.recv()
+            return closed.value.rcvd.code if closed.value.rcvd else None
+
+    oversized = json.dumps({"type": "ping", "pad": "x" * 70_000})  # WS_MAX_FRAME_BYTES is 65536
+    assert asyncio.run(close_code([oversized])) == 1009
+    assert asyncio.run(close_code(['{"type": "pong"}'] * 40)) == 1008  # WS_MAX_FRAMES_PER_SECOND is 20
+
+
 def test_metrics_pass_the_proxy_only_from_private_networks(stack):
     base, _ = stack
     # 127.0.0.1 is on the proxy's allow list; 127.0.0.2 is on none of them, so it stands in for a

@@ -75,17 +75,24 @@ async def _release_thread_connections():
 
 @pytest.fixture
 async def open_feed():
-    """`await open_feed(path="/ws", origin=ORIGIN)` -> FeedClient (check `.accepted`); all closed at teardown."""
+    """`await open_feed(path="/ws", origin=ORIGIN, server=None)` -> FeedClient (check `.accepted`).
+
+    `server` is the (host, port) an ASGI server puts in the scope; every client is closed at teardown.
+    """
     from coinlink.asgi import application
 
     clients: list[FeedClient] = []
 
-    async def _open(path: str = "/ws", origin: str | None = ORIGIN, headers=(), client=("127.0.0.1", 50000)):
+    async def _open(
+        path: str = "/ws", origin: str | None = ORIGIN, headers=(), client=("127.0.0.1", 50000), server=None
+    ):
         all_headers = [(b"host", b"127.0.0.1:8000"), *headers]
         if origin is not None:
             all_headers.append((b"origin", origin.encode()))
         communicator = WebsocketCommunicator(application, path, headers=all_headers)
         communicator.scope["client"] = client
+        if server is not None:  # the address the server listens on, as ASGI servers report it
+            communicator.scope["server"] = server
         connected, code = await communicator.connect(timeout=5)
         feed = FeedClient(communicator)
         feed.accepted, feed.refused_code = connected, code

@@ -1,4 +1,5 @@
-"""Real server processes for the cross-process and browser tests: uvicorn or `manage.py serve` (daphne)."""
+"""Real server processes for the cross-process and browser tests: uvicorn, or `manage.py serve` (what
+scripts/run starts)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -13,6 +15,9 @@ from pathlib import Path
 from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parents[2]
+# The `ws` role of deploy/docker-entrypoint.sh (and deploy/systemd/coinlink-ws.service), one process.
+PRODUCTION_WS_FLAGS = ["--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
+                       "--ws-ping-interval", "60", "--ws-ping-timeout", "30"]  # fmt: skip
 
 
 def free_port() -> int:
@@ -33,6 +38,8 @@ def database_url_of_tests() -> str:
 
 
 class ServerProcess:
+    """`kind`: "uvicorn" (its defaults), "uvicorn-production" (production's `/ws` flags) or "serve"."""
+
     def __init__(self, kind: str = "uvicorn", **env: str):
         self.kind, self.port = kind, free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
@@ -46,21 +53,29 @@ class ServerProcess:
             **env,
         }
         self.process: subprocess.Popen | None = None
+        self.log = tempfile.NamedTemporaryFile(prefix=f"coinlink-{kind}-", suffix=".log")  # noqa: SIM115
+
+    def output(self) -> str:
+        """What the server wrote to stdout and stderr so far."""
+        return Path(self.log.name).read_text(errors="replace")
 
     def command(self) -> list[str]:
+        uvicorn = [sys.executable, "-m", "uvicorn", "coinlink.asgi:application", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
         if self.kind == "uvicorn":
-            return [sys.executable, "-m", "uvicorn", "coinlink.asgi:application", "--host", "127.0.0.1",
-                    "--port", str(self.port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+            return uvicorn
+        if self.kind == "uvicorn-production":
+            return [*uvicorn, *PRODUCTION_WS_FLAGS, "--ws-max-size", self.env.get("WS_MAX_FRAME_BYTES", "65536")]
         return [sys.executable, "manage.py", "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(self.port)]
 
     def __enter__(self) -> ServerProcess:
         self.process = subprocess.Popen(
-            self.command(), cwd=BASE_DIR, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            self.command(), cwd=BASE_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited: {self.process.stdout.read().decode()[-3000:]}")
+                raise RuntimeError(f"{self.kind} exited: {self.output()[-3000:]}")
             try:
                 with urllib.request.urlopen(f"{self.http_url}/health", timeout=1) as response:  # noqa: S310
                     if response.status == 200:
@@ -78,3 +93,4 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        self.log.close()

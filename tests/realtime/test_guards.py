@@ -19,7 +19,10 @@ async def _ready(open_feed, **kwargs):
 
 @pytest.mark.parametrize(
     "origin",
-    [None, "https://evil.example.com", "http://127.0.0.1:9999", "https://127.0.0.1:8000", "null", "not a url"],
+    [
+        *(None, "https://evil.example.com", "http://127.0.0.1:9999", "https://127.0.0.1:8000", "null", "not a url"),
+        *("http://127.0.0.1:8000.evil.com", "http://127.0.0.1:99999", "http://localhost:8000@evil.com"),
+    ],
 )
 async def test_it_refuses_a_foreign_or_missing_origin_at_the_handshake(open_feed, transactional_db, origin):
     feed = await open_feed(origin=origin)
@@ -30,6 +33,58 @@ async def test_it_accepts_every_configured_origin(open_feed, transactional_db, s
     settings.WS_ALLOWED_ORIGINS = ["https://app.example.com"]
     assert (await open_feed(origin="https://app.example.com")).accepted
     assert not (await open_feed(origin="http://127.0.0.1:8000")).accepted
+
+
+async def test_in_development_it_accepts_the_servers_own_page_on_the_port_it_listens_on(open_feed, transactional_db):
+    server = ("127.0.0.1", 8765)  # e.g. PORT=8765 scripts/run; the configured defaults name :8000
+    for origin in ("http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765"):
+        assert (await open_feed(origin=origin, server=server)).accepted, origin
+    for origin in ("http://127.0.0.1:8766", "https://127.0.0.1:8765", "http://evil.example.com:8765", "null"):
+        assert not (await open_feed(origin=origin, server=server)).accepted, origin
+
+
+async def test_in_development_it_accepts_the_address_the_socket_reached(open_feed, transactional_db):
+    # HOST=0.0.0.0: a browser on the network opens the page at the machine's address.
+    assert (await open_feed(origin="http://192.168.1.20:8765", server=("192.168.1.20", 8765))).accepted
+    assert not (await open_feed(origin="http://192.168.1.21:8765", server=("192.168.1.20", 8765))).accepted
+
+
+async def test_in_production_only_the_configured_origins_are_accepted(open_feed, transactional_db, settings):
+    settings.PRODUCTION = True
+    settings.WS_ALLOWED_ORIGINS = ["https://app.example.com"]
+    assert not (await open_feed(origin="http://127.0.0.1:8765", server=("127.0.0.1", 8765))).accepted
+    assert (await open_feed(origin="https://app.example.com", server=("10.0.0.5", 8001))).accepted
+
+
+@pytest.mark.parametrize(
+    ("path", "origin", "reason"),
+    [
+        (
+            "/ws",
+            "http://127.0.0.1:9999",
+            "Origin 'http://127.0.0.1:9999' is not allowed (allowed: http://127.0.0.1:8000",
+        ),
+        ("/ws", None, "no Origin header (allowed: http://127.0.0.1:8000"),
+        ("/ws?vs=xyz", "http://127.0.0.1:8000", "quote not in MARKET_QUOTES (usd, eur, gbp)"),
+        ("/nowhere", "http://127.0.0.1:8000", "no WebSocket endpoint at '/nowhere'"),
+    ],
+)
+async def test_it_logs_each_refused_handshake_with_its_reason(
+    open_feed, transactional_db, caplog, path, origin, reason
+):
+    with caplog.at_level("WARNING", logger="realtime.handshake"):
+        assert not (await open_feed(path=path, origin=origin, client=("10.0.0.9", 1))).accepted
+    [line] = [r.getMessage() for r in caplog.records if r.name == "realtime.handshake"]
+    assert line.startswith("WebSocket handshake from 10.0.0.9 refused: ") and reason in line, line
+
+
+async def test_it_logs_a_handshake_refused_for_the_per_address_limit(open_feed, transactional_db, settings, caplog):
+    settings.WS_MAX_PER_IP = 1
+    await _ready(open_feed, client=("10.0.0.7", 1))
+    with caplog.at_level("WARNING", logger="realtime.handshake"):
+        assert not (await open_feed(client=("10.0.0.7", 2))).accepted
+    [line] = [r.getMessage() for r in caplog.records if r.name == "realtime.handshake"]
+    assert "10.0.0.7 refused: this address is at WS_MAX_PER_IP=1 open sockets" in line
 
 
 async def test_it_caps_open_sockets_per_client_ip(open_feed, transactional_db, settings):

@@ -45,3 +45,18 @@ async def test_it_shows_the_table_and_a_price_change_arriving_over_the_websocket
             browser.save_screenshot(str(tmp_path / "live.png"))
 
         await sync_to_async(scenario, thread_sensitive=False)()
+
+
+async def test_it_goes_live_on_a_port_other_than_8000_with_the_development_origins(store_prices, browser):
+    await store_prices({"BTC": "65000"})
+    # WS_ALLOWED_ORIGINS unset, as after `PORT=8765 scripts/run`: its defaults name port 8000 only.
+    with ServerProcess("serve", WS_ALLOWED_ORIGINS="") as server:
+        assert server.port != 8000
+
+        def scenario():
+            browser.get(server.http_url + "/")
+            _wait(lambda: browser.find_element("id", "status").get_attribute("data-state") == "live")
+            assert _wait(lambda: _price(browser, "BTC")) == "$65,000.00"
+
+        await sync_to_async(scenario, thread_sensitive=False)()
+        assert "WebSocket handshake" not in server.output()  # nothing was refused
