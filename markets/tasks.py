@@ -23,3 +23,15 @@ def candles_backfill() -> dict:
         # The in-process scheduler runs jobs one after another: a long backfill would stall the ingest.
         return run(max_series=5, budget_seconds=settings.MARKET_POLL_SECONDS / 2)
     return run(budget_seconds=840.0)
+
+
+@shared_task(name="markets.tasks.series_backfill", ignore_result=True, soft_time_limit=120, time_limit=150)
+def series_backfill(asset_id: int, quote: str, interval: str) -> int:
+    """One series the history endpoint found empty (queued by markets.history, once per series)."""
+    from django.conf import settings
+
+    from markets.backfill import series_backfill as run
+
+    # Embedded: the in-process scheduler runs it between ingests, which must not wait long for it.
+    budget = settings.MARKET_POLL_SECONDS / 2 if settings.EMBEDDED else 90.0
+    return run(asset_id=asset_id, quote=quote, interval=interval, budget_seconds=budget)
