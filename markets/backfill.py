@@ -77,7 +77,8 @@ def series_fetch(*, series: Series, days: int, deadline: float, providers: dict 
                     deadline=deadline,
                 )
         except UpstreamError as exc:
-            logger.warning("backfill %s/%s %s from %s failed: %s", *_label(series), name, exc)
+            # Per series and provider, so debug only: the ingest logs when the providers become unreachable.
+            logger.debug("backfill %s/%s %s from %s failed: %s", *_label(series), name, exc)
             continue
         if rows:
             return candles_upsert(

@@ -38,6 +38,24 @@ class UpstreamError(Exception):
         super().__init__(f"{provider}: {reason}{': ' + detail if detail else ''}")
         self.provider = provider
         self.reason = reason
+        self.detail = detail
+
+    @property
+    def cause(self) -> str:
+        """The failure in a few words fit for a public page: never a body, a host or an address."""
+        if self.reason in ("connect", "timeout"):
+            return self.detail  # the httpx exception's class name, e.g. ConnectError
+        return CAUSES.get(self.reason, self.reason)
+
+
+CAUSES = {
+    "http_429": "rate limited (HTTP 429)",
+    "http_5xx": "server error (HTTP 5xx)",
+    "http_4xx": "request refused (HTTP 4xx)",
+    "bad_payload": "unusable answer",
+    "breaker_open": "paused after repeated failures",
+    "deadline": "no answer within the poll period",
+}
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -112,8 +130,9 @@ class Pacer:
             now = time.monotonic()
             start = max(now, self.next_at)
             self.next_at = start + self.interval
-        if start > now:
-            sleep(min(start, deadline) - now)
+        wait = min(start, deadline) - now
+        if wait > 0:
+            sleep(wait)
 
 
 class SharedPacer:
@@ -172,7 +191,8 @@ class Upstream:
             except _Failure as exc:
                 failure = exc
                 metrics.UPSTREAM_ERRORS.labels(provider=self.provider, reason=exc.reason).inc()
-                logger.warning("%s %s failed (%s) %s", self.provider, endpoint, exc.reason, exc.detail[:200])
+                # Per attempt, so debug only: the ingest logs once when the providers become unreachable.
+                logger.debug("%s %s failed (%s) %s", self.provider, endpoint, exc.reason, exc.detail[:200])
                 if exc.wait is not None:
                     self.breaker.cool_down(min(exc.wait, RETRY_AFTER_CAP))
                 wait = backoff(attempt) if exc.wait is None else exc.wait

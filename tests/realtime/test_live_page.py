@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from realtime import events
-from tests.realtime.servers import ServerProcess
+from tests.realtime.servers import ServerProcess, free_port
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -81,3 +82,33 @@ async def test_it_shows_the_table_and_a_price_change_arriving_over_the_websocket
             browser.save_screenshot(str(tmp_path / "live.png"))
 
         await sync_to_async(scenario, thread_sensitive=False)()
+
+
+class EmbeddedServer(ServerProcess):
+    """`manage.py serve` as a first-time user runs it: no Redis, so the in-process schedule ingests."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+
+
+def test_offline_it_says_in_words_that_the_providers_cannot_be_reached(transactional_db, browser, tmp_path):
+    from markets.catalogue import catalogue_load
+
+    catalogue_load()
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: every provider call is refused
+    env = {"REDIS_URL": "", "COINGECKO_BASE_URL": closed, "COINBASE_EXCHANGE_BASE_URL": closed,
+           "MARKET_POLL_SECONDS": "1", "MARKET_QUOTES": "usd"}  # fmt: skip
+    with EmbeddedServer("serve", **env) as server:
+        browser.get(server.http_url + "/")
+        offline = _wait(lambda: browser.find_element("id", "offline").is_displayed(), timeout=30)
+        text = browser.find_element("id", "offline").text
+        waiting = browser.find_element("id", "empty").is_displayed()
+        browser.save_screenshot(str(tmp_path / "offline.png"))
+        time.sleep(4)  # a few more failed ingest cycles
+    assert offline and text == (
+        "The price providers cannot be reached (coingecko: ConnectError; coinbase: ConnectError). "
+        "There are no prices to show yet; they appear as soon as a provider answers."
+    )
+    assert not waiting  # "Waiting for the first prices" would be no answer
+    log = server.process.stdout.read().decode()
+    assert log.count("providers unreachable") == 1, log[-3000:]
