@@ -29,6 +29,7 @@ ALLOWED = {
 PERIOD_DAYS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90, "1y": 365}
 BACKFILL_KEY = "markets:history:backfill:{symbol}:{quote}:{interval}"  # "pending", then "done"
 BACKFILL_GUARD_SECONDS = 600  # one queued backfill per series per 10 minutes, however many ask
+BACKFILL_LANE_KEY = "markets:history:backfill-lane"
 PENDING, DONE = "pending", "done"
 
 
@@ -73,17 +74,29 @@ def _submit(*, key: str, kwargs: dict) -> None:
         cache.delete(key)
 
 
+class BackfillBusy(Exception):
+    """Another queued backfill holds the lane: retry later, without holding a worker meanwhile."""
+
+
 def history_backfill_claim(*, asset: Asset, quote: str, interval: str, seconds: float) -> bool:
-    """Claim the run of a queued backfill; False when another run holds it or it is done (a redelivery)."""
+    """Claim the lane (one queued backfill at a time across every worker, so a burst of them never fills
+    the pool the ingest runs on). False when this one is done already (a redelivery); BackfillBusy while
+    another runs."""
     key = BACKFILL_KEY.format(symbol=asset.symbol, quote=quote, interval=interval)
-    return cache.get(key) != DONE and cache.add(f"{key}:running", 1, int(seconds) + 30)
+    if cache.get(key) == DONE:
+        return False
+    if not cache.add(BACKFILL_LANE_KEY, key, int(seconds) + 30):
+        raise BackfillBusy(key)
+    return True
 
 
 def history_backfill_done(*, asset: Asset, quote: str, interval: str) -> None:
-    """After a backfill: no other for 10 minutes, and the next read sees what it stored."""
+    """After a backfill: no other for 10 minutes, the lane is free, and the next read sees what it stored."""
     key = BACKFILL_KEY.format(symbol=asset.symbol, quote=quote, interval=interval)
     cache.set(key, DONE, BACKFILL_GUARD_SECONDS)
-    cache.delete_many([f"{key}:running", *(_key(asset.symbol, quote, interval, p) for p in ALLOWED[interval])])
+    cache.delete_many([_key(asset.symbol, quote, interval, p) for p in ALLOWED[interval]])
+    if cache.get(BACKFILL_LANE_KEY) == key:  # not a lane another run claimed after ours expired
+        cache.delete(BACKFILL_LANE_KEY)
 
 
 def _key(symbol: str, quote: str, interval: str, period: str) -> str:

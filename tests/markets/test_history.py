@@ -161,6 +161,25 @@ def test_the_backfill_leaves_a_provider_alone_while_the_ingest_breaker_is_not_cl
     assert Candle.objects.filter(asset=eth, interval="1h", source="coingecko").exists()
 
 
+def test_one_queued_backfill_runs_at_a_time_and_the_next_waits_off_the_worker(history):
+    from django.core.cache import cache
+
+    from markets.backfill import series_backfill
+    from markets.history import BACKFILL_LANE_KEY, BackfillBusy
+
+    candles = eth_candles(history.router)
+    eth = Asset.objects.get(symbol="ETH")
+    cache.add(BACKFILL_LANE_KEY, "another series", 60)  # another worker is filling a series
+
+    with pytest.raises(BackfillBusy):  # the task retries later (countdown), freeing its worker
+        series_backfill(asset_id=eth.pk, quote="usd", interval="1h", budget_seconds=30)
+    assert candles.call_count == 0
+
+    cache.delete(BACKFILL_LANE_KEY)
+    assert series_backfill(asset_id=eth.pk, quote="usd", interval="1h", budget_seconds=30) == 5
+    assert cache.get(BACKFILL_LANE_KEY) is None
+
+
 def test_history_calls_are_paced_across_processes(monkeypatch):
     from markets.providers.http import SharedPacer
 
