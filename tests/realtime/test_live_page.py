@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from realtime import events
-from tests.realtime.servers import ServerProcess, free_port
+from tests.realtime.servers import EmbeddedServer, ServerProcess, free_port
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -82,13 +81,6 @@ async def test_it_shows_the_table_and_a_price_change_arriving_over_the_websocket
             browser.save_screenshot(str(tmp_path / "live.png"))
 
         await sync_to_async(scenario, thread_sensitive=False)()
-
-
-class EmbeddedServer(ServerProcess):
-    """`manage.py serve` as a first-time user runs it: no Redis, so the in-process schedule ingests."""
-
-    def command(self) -> list[str]:
-        return [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
 
 
 def test_offline_it_says_in_words_that_the_providers_cannot_be_reached(transactional_db, browser, tmp_path):
