@@ -1,4 +1,5 @@
-"""The embedded default's in-process schedule: a daemon thread that runs the beat entries.
+"""The embedded default's in-process schedule: a daemon thread that runs the beat entries, and the
+tasks handed to it with `task_submit`.
 
 Only for one-machine runs without Redis; with REDIS_URL set, Celery beat alone schedules.
 """
@@ -6,12 +7,26 @@ Only for one-machine runs without Redis; with REDIS_URL set, Celery beat alone s
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 
 from django.conf import settings
 
 logger = logging.getLogger("coinlink.scheduler")
+
+
+# Tasks submitted in the embedded default, run by the scheduler thread between its jobs.
+_submitted: queue.SimpleQueue[tuple[str, dict]] = queue.SimpleQueue()
+
+
+def task_submit(task, *, kwargs: dict, expires: float) -> None:
+    """Run `task` later, off the caller's thread: through the broker, or in the embedded default on the
+    in-process scheduler (there Celery is eager and `delay()` would run it right here, in the request)."""
+    if settings.EMBEDDED:
+        _submitted.put((task.name, kwargs))
+    else:
+        task.apply_async(kwargs=kwargs, expires=expires)
 
 
 class InProcessScheduler(threading.Thread):
@@ -28,7 +43,16 @@ class InProcessScheduler(threading.Thread):
                 if now >= entry["next_run"]:
                     entry["next_run"] = now + entry["schedule"]
                     self._run(name, entry)
+            self._run_submitted()
             self.stopped.wait(0.5)
+
+    def _run_submitted(self) -> None:
+        """One submitted task per turn, so a burst of them never holds the scheduled jobs back."""
+        try:
+            task, kwargs = _submitted.get_nowait()
+        except queue.Empty:
+            return
+        self._run(task, {"task": task, "kwargs": kwargs})
 
     def _run(self, name: str, entry: dict) -> None:
         from coinlink.celery import app

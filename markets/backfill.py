@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from markets.history import history_backfill_claim, history_backfill_done
 from markets.models import INTERVAL_SECONDS, Asset, Candle
 from markets.providers.coinbase import Coinbase
 from markets.providers.coingecko import CoinGecko
@@ -22,7 +23,6 @@ logger = logging.getLogger("markets.backfill")
 # How far back each interval is kept and fetched (the longest period the history endpoint allows).
 WINDOW_DAYS = {"5m": 7, "1h": 90, "1d": 365}
 SERIES_PER_RUN = 60
-COINGECKO_CALL_INTERVAL = 4.0  # 15 calls/min for history; the ingest needs ~6/min of the demo plan's 30
 COVERAGE = 0.9
 
 
@@ -42,9 +42,15 @@ def series_needs_backfill(*, series: Series, days: int, now: datetime) -> bool:
     return stored < COVERAGE * days * 86400 / INTERVAL_SECONDS[series.interval]
 
 
+def history_providers() -> dict:
+    """The providers on the history lane: paced across every process and with breakers of their own,
+    so history never spends the ingest's rate limit nor opens its breaker."""
+    return {"coinbase": Coinbase(threads=1, lane="history"), "coingecko": CoinGecko(lane="history")}
+
+
 def series_fetch(*, series: Series, days: int, deadline: float, providers: dict | None = None) -> int:
     """Fetch and store one series; Coinbase first where it lists the product, CoinGecko otherwise or on failure."""
-    providers = providers or {"coinbase": Coinbase(threads=1), "coingecko": CoinGecko()}
+    providers = providers or history_providers()
     now = timezone.now()
     product = series.asset.coinbase_product_for(series.quote)
     attempts = []
@@ -71,7 +77,8 @@ def series_fetch(*, series: Series, days: int, deadline: float, providers: dict 
                     deadline=deadline,
                 )
         except UpstreamError as exc:
-            logger.warning("backfill %s/%s %s from %s failed: %s", *_label(series), name, exc)
+            # Per series and provider, so debug only: the ingest logs when the providers become unreachable.
+            logger.debug("backfill %s/%s %s from %s failed: %s", *_label(series), name, exc)
             continue
         if rows:
             return candles_upsert(
@@ -102,7 +109,7 @@ def candles_backfill(*, max_series: int = SERIES_PER_RUN, budget_seconds: float 
     """Fill the least-covered series, highest rank and USD first, within a per-run budget."""
     deadline = time.monotonic() + budget_seconds
     now = datetime.now(tz=UTC)
-    providers = {"coinbase": Coinbase(threads=1), "coingecko": CoinGecko(min_interval=COINGECKO_CALL_INTERVAL)}
+    providers = history_providers()
     done = {"checked": 0, "fetched": 0, "candles": 0}
     quotes = sorted(settings.MARKET_QUOTES, key=lambda q: q != "usd")
     for quote in quotes:
@@ -118,3 +125,22 @@ def candles_backfill(*, max_series: int = SERIES_PER_RUN, budget_seconds: float 
                 done["fetched"] += 1
                 done["candles"] += series_fetch(series=series, days=days, deadline=deadline, providers=providers)
     return done
+
+
+def series_backfill(*, asset_id: int, quote: str, interval: str, budget_seconds: float) -> int:
+    """Fill one series the history endpoint found empty; idempotent (a covered series is not fetched)."""
+    asset = Asset.objects.filter(pk=asset_id, is_active=True).first()
+    if asset is None or quote not in settings.MARKET_QUOTES or interval not in WINDOW_DAYS:
+        return 0
+    if not history_backfill_claim(asset=asset, quote=quote, interval=interval, seconds=budget_seconds):
+        return 0
+    series = Series(asset, quote, interval)
+    days = series_window_days(series=series)
+    stored = 0
+    try:
+        if series_needs_backfill(series=series, days=days, now=timezone.now()):
+            stored = series_fetch(series=series, days=days, deadline=time.monotonic() + budget_seconds)
+    finally:
+        history_backfill_done(asset=asset, quote=quote, interval=interval)
+    logger.info("backfill of %s/%s %s on demand stored %d candles", *_label(series), stored)
+    return stored

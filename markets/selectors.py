@@ -15,6 +15,8 @@ from markets import snapshot
 from markets.models import INTERVAL_SECONDS, Asset, Candle, ProviderStatus
 
 ACTIVE_SYMBOLS_KEY = "markets:active_symbols"
+# {"since": epoch, "causes": {provider: cause}} while no provider answers the ingest (markets.services).
+PROVIDERS_UNREACHABLE_KEY = "markets:providers:unreachable"
 
 
 def ticker_list(*, quote: str = "usd", symbols: list[str] | None = None, limit: int | None = None) -> dict:
@@ -67,7 +69,15 @@ def symbols_known(*, symbols: Iterable[str]) -> set[str]:
 
 
 def market_data_status() -> dict:
-    """For /readyz: how old the newest successful provider answer is."""
+    """For /readyz: how old the newest successful provider answer is, and why none came lately."""
+    status = _market_data_age()
+    unreachable = cache.get(PROVIDERS_UNREACHABLE_KEY)
+    if unreachable is not None:
+        status["reason"] = providers_unreachable_reason(unreachable["causes"])
+    return status
+
+
+def _market_data_age() -> dict:
     last = snapshot.last_success_get()
     if last is None:
         newest = ProviderStatus.objects.exclude(last_success=None).order_by("-last_success").first()
@@ -81,6 +91,11 @@ def market_data_status() -> dict:
         "age_seconds": round(age, 1),
         "last_success": snapshot._iso(datetime.fromtimestamp(last, tz=UTC)),
     }
+
+
+def providers_unreachable_reason(causes: dict[str, str]) -> str:
+    """`providers unreachable: coingecko: ConnectError; coinbase: ConnectError`."""
+    return "providers unreachable: " + "; ".join(f"{name}: {cause}" for name, cause in causes.items())
 
 
 ASSET_ORDERINGS = {

@@ -19,8 +19,9 @@ from coinlink import metrics
 from markets import signals, snapshot
 from markets.models import INTERVAL_SECONDS, Asset, Candle, ProviderStatus, Ticker
 from markets.providers import provider_serves, providers_ordered
-from markets.providers.http import UpstreamError
+from markets.providers.http import CAUSES, UpstreamError
 from markets.providers.validate import AMOUNT_MAX, CandleRow, TickerRow
+from markets.selectors import PROVIDERS_UNREACHABLE_KEY, providers_unreachable_reason
 
 logger = logging.getLogger("markets.ingest")
 
@@ -37,6 +38,7 @@ TICKER_UPDATE_FIELDS = [
 class ProviderOutcome:
     successes: int = 0
     error: str = ""
+    cause: str = ""  # the last failure in public words (UpstreamError.cause)
 
 
 @dataclass
@@ -83,6 +85,7 @@ def _ingest(providers: list, *, deadline: float) -> IngestResult:
         # After the store's own announcement (on commit, in order), and on a failed fetch too.
         transaction.on_commit(partial(staleness_announce, quote=quote), robust=True)
     provider_status_record(outcomes=result.outcomes)
+    providers_reachability_record(outcomes=result.outcomes)
     outcome = "ok" if all(result.stored.get(q) for q in settings.MARKET_QUOTES) else "partial"
     metrics.INGEST_RUNS.labels(outcome="failed" if not result.stored else outcome).inc()
     return result
@@ -99,8 +102,9 @@ def _fetch_quote(providers, assets, quote, deadline, outcomes) -> tuple[dict[str
         try:
             fetched = provider.fetch_tickers(assets=wanted, quote=quote, deadline=deadline)
         except UpstreamError as exc:
-            outcomes[provider.name].error = str(exc)[:500]
-            logger.warning("ingest %s from %s failed: %s", quote, provider.name, exc)
+            outcomes[provider.name].error, outcomes[provider.name].cause = str(exc)[:500], exc.cause
+            # Every cycle, so debug only: providers_reachability_record logs the changes.
+            logger.debug("ingest %s from %s failed: %s", quote, provider.name, exc)
             continue
         observed_at = time.time()
         outcomes[provider.name].successes += 1
@@ -271,3 +275,35 @@ def provider_status_record(*, outcomes: dict[str, ProviderOutcome]) -> None:
         status.consecutive_failures = breaker.failures()
         status.breaker_state = breaker.state()
         status.save()
+
+
+def providers_reachability_record(*, outcomes: dict[str, ProviderOutcome]) -> None:
+    """Remember whether any provider answered this cycle, with one log line per change (not per attempt).
+
+    Unreachable means every provider asked failed; `/readyz` and the live page show the reason. The
+    ingest lock makes this one writer at a time.
+    """
+    asked = {name: o for name, o in outcomes.items() if o.successes or o.error}
+    if not asked:
+        return
+    previous = cache.get(PROVIDERS_UNREACHABLE_KEY)
+    if any(o.successes for o in asked.values()):
+        if previous is not None:
+            cache.delete(PROVIDERS_UNREACHABLE_KEY)
+            logger.warning("market data providers reachable again after %.0f s", time.time() - previous["since"])
+        return
+    causes = _unreachable_causes(asked, previous["causes"] if previous else {})
+    since = previous["since"] if previous else time.time()
+    cache.set(PROVIDERS_UNREACHABLE_KEY, {"since": since, "causes": causes}, None)
+    if previous is None:
+        reason = providers_unreachable_reason(causes)
+        logger.warning("market data %s; prices are served stale until one answers", reason)
+
+
+def _unreachable_causes(asked: dict[str, ProviderOutcome], known: dict[str, str]) -> dict[str, str]:
+    """Each provider's cause; a paused breaker is no news, so what made it open is kept when known."""
+    causes = dict(known)
+    for name, outcome in asked.items():
+        if outcome.cause != CAUSES["breaker_open"] or name not in causes:
+            causes[name] = outcome.cause
+    return causes

@@ -156,12 +156,22 @@ class HistoryView(BytesView):
     @extend_schema(
         tags=["market"],
         summary="OHLC candles of one asset, oldest first",
-        description="Intervals 5m (periods 1d, 7d), 1h (1d to 90d) and 1d (7d to 1y); other combinations are 400.",
+        description="Intervals 5m (periods 1d, 7d), 1h (1d to 90d) and 1d (7d to 1y); other combinations are 400. "
+        "An empty series is never fetched in the request: a backfill is queued, and the answer (what is stored) "
+        "carries `X-History-Backfill: pending` until it has run.",
         parameters=[
             OpenApiParameter("interval", str, enum=["5m", "1h", "1d"], default="1h"),
             OpenApiParameter("period", str, enum=["1d", "7d", "30d", "90d", "1y"], default="7d"),
             VS,
             IF_NONE_MATCH,
+            OpenApiParameter(
+                "X-History-Backfill",
+                str,
+                OpenApiParameter.HEADER,
+                enum=["pending"],
+                response=[200],
+                description="Present while a backfill of this empty series is queued or running.",
+            ),
         ],
         responses={200: HistorySerializer, **_errors(304, 400, 404, 429)},
     )
@@ -174,8 +184,11 @@ class HistoryView(BytesView):
         asset = selectors.asset_active_get(symbol=symbol) if symbol else None
         if asset is None:
             raise NotFound("Unknown symbol.", code="unknown_symbol")
-        body, etag = history_get(asset=asset, quote=quote, interval=interval, period=period)
-        return cached_response(request, body, etag)
+        body, etag, pending = history_get(asset=asset, quote=quote, interval=interval, period=period)
+        response = cached_response(request, body, etag)
+        if pending:
+            response["X-History-Backfill"] = "pending"
+        return response
 
 
 class StatsView(BytesView):

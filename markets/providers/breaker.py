@@ -85,9 +85,11 @@ class CircuitBreaker:
             cache.set(self.k_failures, 1, timeout=_TTL)
             failures = 1
         if failures >= FAILURE_THRESHOLD:
-            if cache.get(self.k_opened) is None:
+            # Claimed, so of several threads or workers failing at once only one logs the opening.
+            if cache.add(self.k_opened, time.time(), timeout=_TTL):
                 logger.warning("%s circuit opened after %d consecutive failures", self.provider, failures)
-            cache.set(self.k_opened, time.time(), timeout=_TTL)
+            else:
+                cache.set(self.k_opened, time.time(), timeout=_TTL)
             cache.delete(self.k_trial)
             metrics.BREAKER_OPEN.labels(provider=self.provider).set(1)
         return failures

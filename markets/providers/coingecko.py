@@ -8,12 +8,13 @@ from decimal import Decimal
 from django.conf import settings
 
 from markets.providers import validate as v
-from markets.providers.http import Pacer, Upstream, UpstreamError
+from markets.providers.http import Pacer, SharedPacer, Upstream, UpstreamError
 from markets.providers.validate import CandleRow, Rejected, TickerRow
 
 NAME = "coingecko"
 PUBLIC_BASE_URL = "https://api.coingecko.com/api/v3"
 PRO_BASE_URL = "https://pro-api.coingecko.com/api/v3"
+HISTORY_CALL_INTERVAL = 4.0  # 15 calls/min for history, across every process
 
 
 def base_url_and_headers() -> tuple[str, dict[str, str]]:
@@ -29,14 +30,14 @@ def base_url_and_headers() -> tuple[str, dict[str, str]]:
 class CoinGecko:
     name = NAME
 
-    def __init__(self, upstream: Upstream | None = None, *, min_interval: float = 0.0):
-        """`min_interval` spaces this instance's calls (the backfill keeps well under the demo plan's
-        30 calls/min, so a 429 cool-down never starves the ingest, which shares the breaker)."""
+    def __init__(self, upstream: Upstream | None = None, *, lane: str = "ingest"):
+        """The history lane is paced across every process, well under the demo plan's 30 calls/min
+        beside the ingest's ~6/min, and has its own breaker (see `Upstream`)."""
         if upstream is None:
             base, headers = base_url_and_headers()
-            upstream = Upstream(NAME, base, headers=headers)
+            upstream = Upstream(NAME, base, headers=headers, lane=lane)
         self.upstream = upstream
-        self.pacer = Pacer(min_interval)
+        self.pacer = Pacer(0.0) if lane == "ingest" else SharedPacer(f"{NAME}-{lane}", HISTORY_CALL_INTERVAL)
 
     def fetch_tickers(self, *, assets, quote: str, deadline: float) -> list[TickerRow]:
         """Tickers for `assets` (objects with symbol and coingecko_id) in `quote`, one HTTP call."""
@@ -59,7 +60,7 @@ class CoinGecko:
         return parse_markets(payload, by_id=by_id)
 
     def fetch_candles(self, *, coingecko_id: str, quote: str, interval: str, days: int, deadline: float):
-        self.pacer.wait()
+        self.pacer.wait(deadline=deadline)
         params: dict = {"vs_currency": quote, "days": days}
         if interval == "1d":
             params["interval"] = "daily"

@@ -5,6 +5,7 @@ raises `UpstreamError`; it never sleeps past the caller's deadline."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from django.core.cache import cache
 
 from coinlink import metrics
 from markets.providers.breaker import BreakerOpen, CircuitBreaker
@@ -36,6 +38,24 @@ class UpstreamError(Exception):
         super().__init__(f"{provider}: {reason}{': ' + detail if detail else ''}")
         self.provider = provider
         self.reason = reason
+        self.detail = detail
+
+    @property
+    def cause(self) -> str:
+        """The failure in a few words fit for a public page: never a body, a host or an address."""
+        if self.reason in ("connect", "timeout"):
+            return self.detail  # the httpx exception's class name, e.g. ConnectError
+        return CAUSES.get(self.reason, self.reason)
+
+
+CAUSES = {
+    "http_429": "rate limited (HTTP 429)",
+    "http_5xx": "server error (HTTP 5xx)",
+    "http_4xx": "request refused (HTTP 4xx)",
+    "bad_payload": "unusable answer",
+    "breaker_open": "paused after repeated failures",
+    "deadline": "no answer within the poll period",
+}
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -104,13 +124,34 @@ class Pacer:
         self.lock = threading.Lock()
         self.next_at = 0.0
 
-    def wait(self) -> None:
+    def wait(self, *, deadline: float) -> None:
+        """Sleep until this caller's turn, but never past `deadline` (the caller checks it next)."""
         with self.lock:
             now = time.monotonic()
             start = max(now, self.next_at)
             self.next_at = start + self.interval
-        if start > now:
-            sleep(start - now)
+        wait = min(start, deadline) - now
+        if wait > 0:
+            sleep(wait)
+
+
+class SharedPacer:
+    """At most one call start per `interval` seconds across every process (slots claimed in the shared cache)."""
+
+    def __init__(self, name: str, interval: float):
+        self.name, self.key, self.interval = name, f"markets:pace:{name}", interval
+
+    def wait(self, *, deadline: float) -> None:
+        """Return once this caller holds a slot; UpstreamError("deadline") if none is free in time."""
+        while True:
+            now = time.time()
+            slot = int(now // self.interval)
+            if cache.add(f"{self.key}:{slot}", 1, timeout=math.ceil(self.interval) + 1):
+                return
+            wait = (slot + 1) * self.interval - now
+            if time.monotonic() + wait >= deadline:
+                raise UpstreamError(self.name, "deadline", "no call slot before the deadline")
+            time.sleep(wait)  # not the module's `sleep`: tests record that one, and this loop must really wait
 
 
 class _Failure(Exception):
@@ -120,16 +161,25 @@ class _Failure(Exception):
 
 
 class Upstream:
-    def __init__(self, provider: str, base_url: str, *, headers: dict[str, str] | None = None, client=None):
+    """`lane="history"` is for fetches the ingest must never pay for: they count failures and
+    Retry-After in a breaker of their own, and are refused while the ingest's breaker is not closed
+    (a failing or rate-limited provider, or a half-open trial that belongs to the ingest)."""
+
+    def __init__(
+        self, provider: str, base_url: str, *, headers: dict[str, str] | None = None, client=None, lane: str = "ingest"
+    ):
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.headers = headers or {}
         self.client = client or shared_client()
-        self.breaker = CircuitBreaker(provider)
+        self.breaker = CircuitBreaker(provider if lane == "ingest" else f"{provider}-{lane}")
+        self.ingest_breaker = None if lane == "ingest" else CircuitBreaker(provider)
 
     def get_json(self, path: str, params: dict | None = None, *, endpoint: str, deadline: float) -> Any:
         """GET base_url+path and return its JSON, or raise UpstreamError; `deadline` is time.monotonic()."""
         try:
+            if self.ingest_breaker is not None and self.ingest_breaker.state() != "closed":
+                raise BreakerOpen(self.provider, 0.0)
             self.breaker.before_call()
         except BreakerOpen as exc:
             metrics.UPSTREAM_ERRORS.labels(provider=self.provider, reason="breaker_open").inc()
@@ -141,7 +191,8 @@ class Upstream:
             except _Failure as exc:
                 failure = exc
                 metrics.UPSTREAM_ERRORS.labels(provider=self.provider, reason=exc.reason).inc()
-                logger.warning("%s %s failed (%s) %s", self.provider, endpoint, exc.reason, exc.detail[:200])
+                # Per attempt, so debug only: the ingest logs once when the providers become unreachable.
+                logger.debug("%s %s failed (%s) %s", self.provider, endpoint, exc.reason, exc.detail[:200])
                 if exc.wait is not None:
                     self.breaker.cool_down(min(exc.wait, RETRY_AFTER_CAP))
                 wait = backoff(attempt) if exc.wait is None else exc.wait

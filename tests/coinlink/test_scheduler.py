@@ -2,7 +2,7 @@ import threading
 import time
 
 from coinlink.celery import app
-from coinlink.scheduler import InProcessScheduler, start_embedded_scheduler
+from coinlink.scheduler import InProcessScheduler, start_embedded_scheduler, task_submit
 
 calls: list[dict] = []
 ran = threading.Event()
@@ -10,7 +10,7 @@ ran = threading.Event()
 
 @app.task(name="tests.scheduler_probe")
 def scheduler_probe(**kwargs):
-    calls.append(kwargs)
+    calls.append({**kwargs, "thread": threading.current_thread().name})
     ran.set()
 
 
@@ -27,7 +27,23 @@ def test_it_runs_each_entry_on_its_period_in_a_background_thread():
     finally:
         scheduler.stop()
         scheduler.join(5)
-    assert calls == [{"n": 1}]  # once, not again before its 60 s period
+    assert calls == [{"n": 1, "thread": "coinlink-scheduler"}]  # once, not again before its 60 s period
+
+
+def test_embedded_a_submitted_task_runs_on_the_scheduler_thread_not_in_the_caller(settings):
+    settings.EMBEDDED = True
+    calls.clear()
+    ran.clear()
+    task_submit(scheduler_probe, kwargs={"n": 2}, expires=60)
+    assert calls == []  # eager Celery would have run it here, in a web request
+    scheduler = InProcessScheduler({}, first_delay=0)
+    scheduler.start()
+    try:
+        assert ran.wait(5)
+    finally:
+        scheduler.stop()
+        scheduler.join(5)
+    assert calls == [{"n": 2, "thread": "coinlink-scheduler"}]
 
 
 def test_a_failing_job_does_not_stop_the_schedule():

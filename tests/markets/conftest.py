@@ -82,6 +82,7 @@ class FakeUpstream:
         self.prices: dict[str, float] = {}
         self.coingecko_down = False
         self.coinbase_down = False
+        self.unreachable = False  # every provider refuses the connection (offline)
         self.coinbase_products: set[str] | None = set()
         self.delay = 0.0  # seconds CoinGecko takes to answer (a slow upstream keeps a run in flight)
         self.coingecko = router.get(f"{COINGECKO}/coins/markets").mock(side_effect=self._markets)
@@ -99,6 +100,7 @@ class FakeUpstream:
             import time
 
             time.sleep(self.delay)
+        self._refuse(request)
         if self.coingecko_down:
             return httpx.Response(500, content=recorded_bytes("coingecko_error_500.json"))
         wanted = request.url.params["ids"].split(",")
@@ -106,9 +108,16 @@ class FakeUpstream:
         prices = {c: self.prices[s] for c, s in symbols.items() if s in self.prices}
         return httpx.Response(200, json=coingecko_rows(prices))
 
+    def _refuse(self, request):
+        import httpx
+
+        if self.unreachable:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
     def _coinbase(self, request, name):
         import httpx
 
+        self._refuse(request)
         if self.coinbase_down:
             return httpx.Response(503, text="<html>down</html>", headers={"Content-Type": "text/html"})
         product = request.url.path.split("/")[2]

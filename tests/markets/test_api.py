@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from markets import snapshot
-from markets.models import Candle
 from markets.services import market_ingest
-from tests.markets.conftest import COINBASE, recorded
 
 pytestmark = pytest.mark.django_db
 
@@ -194,32 +190,6 @@ def test_it_serves_tick_candles_oldest_first(anon_client, market):
     (candle,) = body["candles"]
     assert set(candle) == {"time", "open", "high", "low", "close", "volume"}
     assert candle["close"] == 50000.0 and candle["volume"] is None
-
-
-def test_it_backfills_an_empty_series_on_demand_once(anon_client, market, usd_only):
-    now = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0)
-    rows = recorded("coinbase_exchange_candles.json")[:5]  # recorded rows, moved to the last few hours
-    shifted = [[int((now - timedelta(hours=i + 1)).timestamp()), *row[1:]] for i, row in enumerate(rows)]
-    route = market.router.get(f"{COINBASE}/products/ETH-USD/candles").mock(
-        return_value=httpx.Response(200, json=shifted)
-    )
-    Candle.objects.filter(asset__symbol="ETH", interval="1h").delete()
-    body = anon_client.get("/api/v2/market/ETH/history?interval=1h&period=1d").json()
-    assert len(body["candles"]) == 5
-    assert body["candles"][0]["time"] < body["candles"][-1]["time"]
-    assert body["candles"][-1]["volume"] == rows[0][5]
-    assert Candle.objects.filter(asset__symbol="ETH", interval="1h", source="coinbase").count() == 5
-    assert route.call_count == 1
-
-
-def test_it_returns_an_empty_history_when_the_providers_fail(anon_client, market):
-    market.router.get(url__regex=rf"{COINBASE}/products/ETH-USD/candles").mock(return_value=httpx.Response(500))
-    market.router.get(url__regex=r"https://api.coingecko.com/api/v3/coins/ethereum/market_chart").mock(
-        return_value=httpx.Response(200, html="<html>oops</html>")
-    )
-    Candle.objects.filter(asset__symbol="ETH").delete()
-    response = anon_client.get("/api/v2/market/ETH/history?interval=1h&period=7d")
-    assert response.status_code == 200 and response.json()["candles"] == []
 
 
 @pytest.mark.parametrize(

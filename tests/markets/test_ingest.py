@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from decimal import Decimal
@@ -332,3 +333,68 @@ def test_the_number_of_queries_of_a_cycle_does_not_grow_with_the_number_of_asset
     fake.prices = {s: 400.0 + i for i, s in enumerate(symbols)}
     with django_assert_max_num_queries(few):  # ten times the assets, not one query more
         run(django_capture_on_commit_callbacks)
+
+
+OFFLINE = "providers unreachable: coingecko: ConnectError; coinbase: ConnectError"
+
+
+@pytest.fixture
+def offline(fake, monkeypatch, caplog):
+    """CoinGecko and Coinbase both refuse connections; the breakers retry at once (no 30 s wait)."""
+    monkeypatch.setattr("markets.providers.breaker.OPEN_SECONDS", 0.0)
+    fake.coinbase_products = None  # Coinbase lists every product, so the ingest falls back to it
+    fake.unreachable = True
+    caplog.set_level(logging.DEBUG)
+    return fake
+
+
+def warnings_logged(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_it_logs_once_when_the_providers_become_unreachable_and_once_when_they_answer_again(
+    offline, caplog, django_capture_on_commit_callbacks
+):
+    for _ in range(6):
+        run(django_capture_on_commit_callbacks)
+    offline.unreachable, offline.prices = False, {"BTC": 50000.0}
+    for _ in range(3):
+        run(django_capture_on_commit_callbacks)
+
+    lines = warnings_logged(caplog)
+    assert [line for line in lines if "unreachable" in line] == [
+        f"market data {OFFLINE}; prices are served stale until one answers"
+    ]
+    assert len([line for line in lines if "reachable again" in line]) == 1
+    # Besides those, only the breakers' own state changes: nothing per attempt or per cycle.
+    others = [line for line in lines if "reachable" not in line]
+    # (How many failures the opening line counts depends on which of Coinbase's threads got there first.)
+    assert sorted(line.split(" after ")[0] for line in others) == [
+        "coinbase circuit opened",
+        "coingecko circuit opened",
+    ]
+    assert any("ConnectError" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
+
+
+def test_readyz_names_why_there_are_no_prices(offline, client, django_capture_on_commit_callbacks):
+    for _ in range(7):  # long enough for both breakers to open: the reason stays the connection error
+        run(django_capture_on_commit_callbacks)
+
+    body = client.get("/readyz").json()
+
+    assert body["status"] == "degraded"
+    assert body["checks"]["market_data"] == {
+        "status": "stale", "age_seconds": None, "last_success": None, "reason": OFFLINE,
+        "latency_ms": body["checks"]["market_data"]["latency_ms"],
+    }  # fmt: skip
+    offline.unreachable, offline.prices = False, {"BTC": 50000.0}
+    run(django_capture_on_commit_callbacks)
+    assert "reason" not in client.get("/readyz").json()["checks"]["market_data"]
+
+
+def test_a_failing_provider_beside_one_that_answers_is_not_unreachable(
+    fake, client, django_capture_on_commit_callbacks
+):
+    fake.coingecko_down, fake.coinbase_products = True, None
+    run(django_capture_on_commit_callbacks)
+    assert "reason" not in client.get("/readyz").json()["checks"]["market_data"]

@@ -443,6 +443,38 @@ def test_it_reopens_when_the_trial_fails():
     assert breaker.state() == "open"
 
 
+def test_workers_failing_at_once_log_the_opening_once(caplog, monkeypatch):
+    from django.core.cache import cache
+
+    for _ in range(FAILURE_THRESHOLD - 1):
+        CircuitBreaker("coinbase").record_failure()
+    barrier = threading.Barrier(6)
+
+    class Together:
+        """The real cache; every worker counts its failure before any of them decides to open."""
+
+        def __getattr__(self, name):
+            return getattr(cache, name)
+
+        def incr(self, key):
+            value = cache.incr(key)
+            barrier.wait(5)
+            return value
+
+    monkeypatch.setattr("markets.providers.breaker.cache", Together())
+
+    def fail():
+        CircuitBreaker("coinbase").record_failure()  # each its own instance: state only in the cache
+
+    threads = [threading.Thread(target=fail) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert CircuitBreaker("coinbase").state() == "open"
+    assert len([r for r in caplog.records if "circuit opened" in r.getMessage()]) == 1
+
+
 # --- Coinbase fetch -----------------------------------------------------------------------------
 
 

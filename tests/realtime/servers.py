@@ -94,3 +94,10 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait(5)
         self.log.close()
+
+
+class EmbeddedServer(ServerProcess):
+    """`manage.py serve` with its in-process schedule, as a first-time user runs it (pass REDIS_URL="")."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port)]

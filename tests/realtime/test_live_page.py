@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from realtime import events
 from tests.browser import PAGE_TEST
 from tests.browser import wait as _wait
-from tests.realtime.servers import ServerProcess
+from tests.realtime.servers import EmbeddedServer, ServerProcess, free_port
 
 pytestmark = PAGE_TEST
 
@@ -60,3 +60,26 @@ async def test_it_goes_live_on_a_port_other_than_8000_with_the_development_origi
 
         await sync_to_async(scenario, thread_sensitive=False)()
         assert "WebSocket handshake" not in server.output()  # nothing was refused
+
+
+def test_offline_it_says_in_words_that_the_providers_cannot_be_reached(transactional_db, browser, tmp_path):
+    from markets.catalogue import catalogue_load
+
+    catalogue_load()
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: every provider call is refused
+    env = {"REDIS_URL": "", "COINGECKO_BASE_URL": closed, "COINBASE_EXCHANGE_BASE_URL": closed,
+           "MARKET_POLL_SECONDS": "1", "MARKET_QUOTES": "usd"}  # fmt: skip
+    with EmbeddedServer("serve", **env) as server:
+        browser.get(server.http_url + "/")
+        offline = _wait(lambda: browser.find_element("id", "offline").is_displayed(), timeout=30)
+        text = browser.find_element("id", "offline").text
+        waiting = browser.find_element("id", "empty").is_displayed()
+        browser.save_screenshot(str(tmp_path / "offline.png"))
+        time.sleep(4)  # a few more failed ingest cycles
+    assert offline and text == (
+        "The price providers cannot be reached (coingecko: ConnectError; coinbase: ConnectError). "
+        "There are no prices to show yet; they appear as soon as a provider answers."
+    )
+    assert not waiting  # "Waiting for the first prices" would be no answer
+    log = server.output()
+    assert log.count("providers unreachable") == 1, log[-3000:]

@@ -8,6 +8,7 @@
   var empty = document.getElementById("empty");
   var seqOut = document.getElementById("seq");
   var updated = document.getElementById("updated");
+  var offline = document.getElementById("offline");
   var tickers = {}; // symbol -> ticker
   var retry = 0;
 
@@ -70,7 +71,7 @@
       cell(tr, "num", time(t.last_updated));
       rows.appendChild(tr);
     });
-    empty.hidden = order.length > 0;
+    empty.hidden = order.length > 0 || !offline.hidden;
     if (Object.keys(changed).length) {
       setTimeout(function () {
         Array.prototype.forEach.call(rows.querySelectorAll("tr.flash-up, tr.flash-down"), function (tr) {
@@ -88,7 +89,7 @@
       tickers[t.symbol] = t;
     });
     seqOut.textContent = "#" + frame.seq;
-    updated.textContent = "Last update " + time(frame.timestamp) + (frame.stale ? " (some prices are stale)" : "") + ".";
+    updated.textContent = "Last update " + time(frame.timestamp) + (frame.stale && frame.data.length ? " (some prices are stale)" : "") + ".";
     render(changed);
   }
 
@@ -110,5 +111,29 @@
     };
   }
 
+  // Why there are no (fresh) prices: /readyz names it when no provider answers the ingest.
+  function checkProviders() {
+    fetch("/readyz", { cache: "no-store" }).then(function (response) {
+      return response.json();
+    }).then(function (body) {
+      var reason = body.checks && body.checks.market_data && body.checks.market_data.reason;
+      var some = Object.keys(tickers).length > 0;
+      offline.hidden = !reason;
+      offline.textContent = reason
+        ? "The price providers cannot be reached (" + reason.replace(/^providers unreachable: /, "") + "). " +
+          (some ? "Prices shown are the last ones received; they update as soon as a provider answers."
+                : "There are no prices to show yet; they appear as soon as a provider answers.")
+        : "";
+      empty.hidden = some || !!reason;
+    }).catch(function () { /* the status box already says when the server is away */ });
+  }
+
+  function pricesInDoubt() {
+    var symbols = Object.keys(tickers);
+    return !offline.hidden || !symbols.length || symbols.some(function (s) { return tickers[s].stale; });
+  }
+
   connect();
+  checkProviders();
+  setInterval(function () { if (pricesInDoubt()) checkProviders(); }, 10000);
 })();
