@@ -76,10 +76,10 @@ def test_offline_it_says_in_words_that_the_providers_cannot_be_reached(transacti
         waiting = browser.find_element("id", "empty").is_displayed()
         browser.save_screenshot(str(tmp_path / "offline.png"))
         time.sleep(4)  # a few more failed ingest cycles
+        log = server.output()
     assert offline and text == (
         "The price providers cannot be reached (coingecko: ConnectError; coinbase: ConnectError). "
         "There are no prices to show yet; they appear as soon as a provider answers."
     )
     assert not waiting  # "Waiting for the first prices" would be no answer
-    log = server.output()
     assert log.count("providers unreachable") == 1, log[-3000:]
