@@ -366,3 +366,13 @@ def test_the_container_healthcheck_asks_the_probe_listener_when_there_is_one(tmp
         server.shutdown()
     assert with_probe.returncode == 0 and seen == ["/health"]
     assert without.returncode == 1
+
+
+def test_beat_keeps_its_schedule_file_in_a_state_directory_in_compose_and_systemd(compose):
+    unit = (ROOT / "deploy/systemd/coinlink-beat.service").read_text()
+    state_dir = re.search(r"^StateDirectory=(\S+)$", unit, re.M).group(1)
+    assert f"--schedule /var/lib/{state_dir}/celerybeat-schedule" in unit
+    entrypoint = (ROOT / "deploy/docker-entrypoint.sh").read_text()
+    assert '--schedule "${CELERY_BEAT_SCHEDULE_FILE:-/tmp/celerybeat-schedule}"' in entrypoint
+    watched = compose["services"]["beat"]["healthcheck"]["test"][1]
+    assert "/tmp/celerybeat-schedule*" in watched  # noqa: S108 - the file the entrypoint writes
