@@ -255,6 +255,16 @@ def test_every_variable_in_the_env_example_is_documented():
         assert f"`{name}`" in documented, name
 
 
+def test_the_readme_names_every_example_host_of_the_env_example_to_replace():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    instructions = readme[readme.index("cp .env.production.example .env") :][:600]
+    with_example_hosts = [name for name, value in _env_example().items() if "example.com" in value]
+
+    assert with_example_hosts  # the premise: the example ships placeholder hosts
+    for name in with_example_hosts:
+        assert f"`{name}`" in instructions, name
+
+
 def test_the_systemd_examples_cover_every_process_with_one_beat_and_a_oneshot_migrate():
     units = {path.name: path.read_text() for path in (ROOT / "deploy/systemd").glob("*.service")}
     assert set(units) == {
