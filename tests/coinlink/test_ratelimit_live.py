@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.coinlink.procs import child_env, free_port, http_get, start_gunicorn, stop, wait_until
+from tests.coinlink.procs import gunicorn_on_test_database, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -19,24 +19,9 @@ PASSWORD = "admin passphrase 99"
 
 @pytest.fixture(scope="module")
 def server(django_db_setup):
-    from tests.realtime.servers import database_url_of_tests
-
-    port = free_port()
-    env = child_env(
-        DATABASE_URL=database_url_of_tests(),  # the migrated test database, not the developer's
-        HOST="127.0.0.1",
-        PORT=str(port),
-        WEB_CONCURRENCY="2",
-        PROMETHEUS_MULTIPROC_DIR=None,
-        TRUSTED_PROXIES="127.0.0.1/32",  # each attempt comes "from" its own X-Forwarded-For address
-        LOG_LEVEL="warning",
-    )
-    process = start_gunicorn(env)
-    try:
-        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/health")[0] == 200, timeout=30)
+    # Each attempt comes "from" its own X-Forwarded-For address, as behind the proxy.
+    with gunicorn_on_test_database(WEB_CONCURRENCY="2", TRUSTED_PROXIES="127.0.0.1/32") as port:
         yield port
-    finally:
-        stop(process)
 
 
 def _request(port: int, method: str, headers: dict, body: str | None = None) -> tuple[int, dict, str]:
