@@ -15,13 +15,17 @@ _UNKNOWN_BUCKET = "0.0.0.0"  # noqa: S104  # nosec B104 - a rate-limit key, not 
 
 
 def ip_parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address in `value`, an IPv4-mapped IPv6 one (`::ffff:a.b.c.d`) as the IPv4 address it is; else None."""
+    """The address in `value`, an IPv4-mapped IPv6 one (`::ffff:a.b.c.d`) as the IPv4 address it is; else None.
+
+    A zone index (`fe80::1%eth0`) is dropped: it names an interface of the host that wrote it, and
+    varying it must not make one client several (rate-limit buckets, per-address socket counts).
+    """
     try:
         ip = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        return ip.ipv4_mapped or ipaddress.IPv6Address(ip.packed)
     return ip
 
 

@@ -42,6 +42,12 @@ def test_an_ipv4_mapped_hop_is_the_ipv4_client(settings, hop, client):
     assert client_ip_from("10.0.0.2", hop) == client
 
 
+def test_a_zone_index_is_dropped_it_names_the_proxys_interface_not_the_client(settings):
+    settings.TRUSTED_PROXIES = PROXIES
+    assert client_ip_from("10.0.0.2", "fe80::7%eth0") == "fe80::7"
+    assert client_ip_from("fe80::2%lo", None) == "fe80::2"
+
+
 def test_a_proxy_spelled_as_a_mapped_address_is_still_trusted(settings):
     settings.TRUSTED_PROXIES = PROXIES
     assert client_ip_from("::ffff:10.0.0.2", "198.51.100.7, ::ffff:10.0.0.1") == "198.51.100.7"
