@@ -10,11 +10,14 @@ from django.conf import settings
 REQUIRE = os.environ.get("COINLINK_REQUIRE_SERVICES", "").lower() in ("1", "true", "yes")
 
 
+README_SECTION = "Test it"  # where the README says how to run the suite with the services
+
+
 def _service_missing(marker: str) -> str | None:
     if marker == "postgres" and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        return "needs PostgreSQL: set DATABASE_URL (see README, Tests)"
+        return f'needs PostgreSQL: set DATABASE_URL (see README, "{README_SECTION}")'
     if marker == "redis" and not settings.CONFIG.redis_url:
-        return "needs Redis: set REDIS_URL (see README, Tests)"
+        return f'needs Redis: set REDIS_URL (see README, "{README_SECTION}")'
     return None
 
 

@@ -37,3 +37,18 @@ def email_normalize(value: str) -> str:
         raise ValidationError(f"Ensure this field has no more than {MAX_LENGTH} characters.")
     validate_email(email)
     return email
+
+
+def email_limit_key(value: str) -> str:
+    """The sign-in limits' key: every spelling that signs in as one account counts against one key.
+
+    Both sign-in paths authenticate a folded spelling: the API `email_normalize`, Django's admin form
+    NFKC of the stripped value (then an exact match). The key folds the same way, so full-width or
+    mathematical look-alikes and stray whitespace meet the account's counter, not a fresh one. A value
+    that is no address at all cannot sign in; it still gets a stable, bounded key.
+    """
+    folded = unicodedata.normalize("NFKC", value[: MAX_LENGTH * 4].strip())
+    try:
+        return email_normalize(folded)
+    except ValidationError:
+        return folded.strip().lower()[:MAX_LENGTH]

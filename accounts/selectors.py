@@ -18,42 +18,66 @@ from accounts.tokens import SESSION_CLAIM, SessionAccessToken, SessionRefreshTok
 logger = logging.getLogger("accounts.sessions")
 
 
-def session_is_active(*, session_id: str) -> bool:
-    """True while the session is neither revoked nor expired and its user active; answered from the cache
-    (no query) when warm. Deactivating or deleting a user ends their sessions, which the cache learns."""
+def session_owner(*, session_id: str) -> str | None:
+    """The user id of a live session (neither revoked nor expired, its user active), else None; answered
+    from the cache (no query) when warm. Deactivating or deleting a user ends their sessions."""
     try:
-        uuid.UUID(str(session_id))
+        session_id = str(uuid.UUID(str(session_id)))
     except ValueError:
-        return False
+        return None
     try:
-        state = session_cache.state_get(str(session_id))
+        state = session_cache.state_get(session_id)
     except Exception as exc:  # cache down: the database still knows, and must not be skipped
         logger.warning("session cache unavailable, asking the database: %s", exc.__class__.__name__)
-        return _session_active_in_db(session_id)
-    if state is not None:
-        return state == session_cache.ACTIVE
-    active = _session_active_in_db(session_id)
-    (session_cache.active_add if active else session_cache.revoked_add)(str(session_id))
-    return active
+        return _session_owner_in_db(session_id)
+    if state == session_cache.REVOKED:
+        return None
+    owner = session_cache.owner_of(state)
+    if owner is not None:
+        return owner
+    owner = _session_owner_in_db(session_id)
+    if owner is None:
+        session_cache.revoked_add(session_id)
+    else:
+        session_cache.active_add(session_id, user_id=owner)
+    return owner
 
 
-def _session_active_in_db(session_id: str) -> bool:
+def session_is_active(*, session_id: str) -> bool:
+    return session_owner(session_id=session_id) is not None
+
+
+def _session_owner_in_db(session_id: str) -> str | None:
     # The user's state too: authentication trusts a live session to vouch for its user.
-    return Session.objects.filter(
-        id=session_id, revoked_at__isnull=True, expires_at__gt=timezone.now(), user__is_active=True
-    ).exists()
+    owner = (
+        Session.objects.filter(
+            id=session_id, revoked_at__isnull=True, expires_at__gt=timezone.now(), user__is_active=True
+        )
+        .values_list("user_id", flat=True)
+        .first()
+    )
+    return str(owner) if owner is not None else None
 
 
 def access_token_decode(*, token: str) -> SessionAccessToken:
-    """A verified access token (signature, iss, aud, exp with leeway, type, sid) of a live session."""
+    """A verified access token (signature, iss, aud, exp with leeway, type, sid) of a live session of its user."""
     if not isinstance(token, str) or not token or len(token) > 4096:
         raise InvalidToken()
     try:
         access = SessionAccessToken(token)  # type: ignore[arg-type]
     except TokenError:
         raise InvalidToken() from None
-    if not session_is_active(session_id=access[SESSION_CLAIM]):
+    owner = session_owner(session_id=access[SESSION_CLAIM])
+    if owner is None:
         raise InvalidToken("This session has ended. Sign in again.", code="session_revoked")
+    if owner != access[api_settings.USER_ID_CLAIM]:
+        # Only a holder of the signing key can mint this: claims that disagree are not a token we issued.
+        logger.warning(
+            "access token of user %s names session %s, another user's",
+            access[api_settings.USER_ID_CLAIM],
+            access[SESSION_CLAIM],
+        )
+        raise InvalidToken()
     return access
 
 

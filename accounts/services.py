@@ -160,7 +160,7 @@ def _session_start(*, user: User, client: ClientInfo) -> tuple[Session, IssuedTo
     new_device = _device_record(user=user, fingerprint=fingerprint, client=client)
     _sessions_cap(user=user)
     # Safe before commit: nobody knows this random id unless the transaction commits and returns it.
-    session_cache.active_add(str(session.pk))
+    session_cache.active_add(str(session.pk), user_id=str(user.pk))
     return session, _issued(refresh, session_id=str(session.pk)), new_device
 
 
@@ -269,7 +269,7 @@ def session_refresh(*, refresh_token: str | SessionRefreshToken) -> IssuedTokens
             _refresh_token_outstand(refresh, user_id=user_id, encoded=issued.refresh_token)
             _blacklist(jtis=[jti])
     if claimed:
-        session_cache.active_add(session_id)
+        session_cache.active_add(session_id, user_id=user_id)
         _count("refresh", "success")
         return issued
     if not User.objects.filter(pk=user_id, is_active=True).exists():

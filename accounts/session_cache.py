@@ -1,6 +1,7 @@
 """The cache side of session state, so that checking a session on every request costs no query.
 
-One key per session holds "active" or "revoked". "active" is only ever *added* (never overwrites),
+One key per session holds "active:<user id>" or "revoked". The owner lets a token whose session is
+another user's be refused without a query. "active" is only ever *added* (never overwrites),
 "revoked" is *set* after the revocation commits, so a late "active" write can never resurrect a
 revoked session. A missing key (cold cache, evicted, flushed) falls back to the database once.
 """
@@ -31,13 +32,19 @@ def _ttl() -> int:
 
 
 def state_get(session_id: str) -> str | None:
-    """ACTIVE, REVOKED or None (unknown: ask the database). Raises if the cache is down."""
+    """REVOKED, "active:<user id>", or None (unknown: ask the database). Raises if the cache is down."""
     return cache.get(_key(session_id))
 
 
-def active_add(session_id: str) -> None:
+def owner_of(state: str | None) -> str | None:
+    """The user id of an "active:<user id>" state; None for any other (a bare "active" names no owner)."""
+    kind, _, owner = (state or "").partition(":")
+    return owner if kind == ACTIVE and owner else None
+
+
+def active_add(session_id: str, *, user_id: str) -> None:
     try:
-        cache.add(_key(session_id), ACTIVE, _ttl())
+        cache.add(_key(session_id), f"{ACTIVE}:{user_id}", _ttl())
     except Exception as exc:  # a cold cache only costs a query later
         logger.warning("session cache unavailable (active): %s", exc.__class__.__name__)
 

@@ -15,9 +15,12 @@ class _SessionBound:
     payload: dict
 
     def verify_session_claim(self) -> None:
+        """Both ids must be UUIDs, and from here on they are in their one canonical spelling: the session
+        cache, the rate limits and the socket registry key on them, and `{ABC...}` or an upper-case
+        spelling of the same id must not count as another session."""
         try:
-            uuid.UUID(self.payload[SESSION_CLAIM])
-            uuid.UUID(self.payload[api_settings.USER_ID_CLAIM])
+            for claim in (SESSION_CLAIM, api_settings.USER_ID_CLAIM):
+                self.payload[claim] = str(uuid.UUID(self.payload[claim]))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise TokenError("Token has no session") from None
 

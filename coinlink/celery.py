@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from celery import Celery, signals
+from celery.beat import PersistentScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coinlink.settings")
 
 app = Celery("coinlink")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class BeatScheduler(PersistentScheduler):
+    """Celery's own persistent scheduler, creating its state file's directory first: the default file
+    lives in a state directory (coinlink.config), not in whatever directory beat was started from."""
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
 
 
 @app.on_after_finalize.connect

@@ -95,6 +95,7 @@ class Config:
     notification_emails_per_hour: int
     require_services: bool
     celery_metrics_port: int
+    celery_beat_schedule_file: str
     bench_views: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -336,8 +337,26 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         notification_emails_per_hour=r.int("NOTIFICATION_EMAILS_PER_HOUR", 20, 1, 1000),
         require_services=r.bool("COINLINK_REQUIRE_SERVICES", False),
         celery_metrics_port=r.int("CELERY_METRICS_PORT", 0, 0, 65535),
+        celery_beat_schedule_file=_beat_schedule_file(r),
         bench_views=r.bool("COINLINK_BENCH_VIEWS", False),
     )
+
+
+def _beat_schedule_file(r: _Reader) -> str:
+    """Beat's state file: outside the checkout (celery's default is the working directory), in the
+    user's XDG state directory unless CELERY_BEAT_SCHEDULE_FILE says where."""
+    state_home = r.str("XDG_STATE_HOME") or str(Path(r.str("HOME") or _home()) / ".local" / "state")
+    path = r.str("CELERY_BEAT_SCHEDULE_FILE", str(Path(state_home) / "coinlink" / "celerybeat-schedule"))
+    if not Path(path).is_absolute():
+        raise ConfigError("CELERY_BEAT_SCHEDULE_FILE", f"must be an absolute path, got {path!r}")
+    return path
+
+
+def _home() -> str:
+    try:
+        return str(Path.home())
+    except RuntimeError:  # no HOME and no passwd entry (an arbitrary container UID): nothing to expand
+        return "/tmp"  # noqa: S108  # nosec B108 - only where there is no home at all
 
 
 def _quotes(r: _Reader) -> tuple[str, ...]:

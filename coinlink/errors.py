@@ -12,6 +12,7 @@ import sys
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.utils.log import log_response
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -149,13 +150,23 @@ def _is_redis_down(exc: Exception) -> bool:
     return isinstance(exc, RedisConnectionError | RedisTimeoutError)
 
 
+def _log_foreseen(exc: Exception, response) -> None:
+    """A DomainError's 5xx is a condition the service foresaw and explains to the client (no price yet,
+    no store to count limits in): logged at INFO, through Django's log_response, which marks the
+    response logged so that django.request does not log it again at ERROR. A real 500 stays ERROR."""
+    if isinstance(exc, DomainError) and response.status_code >= 500:
+        log_response("%s %s", exc.code, exc.detail, response=response, logger=logger, level="info")
+
+
 def exception_handler(exc: Exception, ctx: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error in the contract's shape; unknown errors fall to handler500."""
     translated = _translate(exc)
     if translated is None:
         return None
     status, body, headers = translated
-    return Response(body, status=status, headers=headers)
+    response = Response(body, status=status, headers=headers)
+    _log_foreseen(exc, response)
+    return response
 
 
 def json_error(status: int, detail: str, code: str, headers: dict | None = None) -> JsonResponse:
@@ -174,6 +185,7 @@ def response_for_exception(exc: Exception) -> JsonResponse | None:
     response = JsonResponse(body, status=status)
     for name, value in headers.items():
         response[name] = value
+    _log_foreseen(exc, response)
     return response
 
 

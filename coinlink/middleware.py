@@ -11,6 +11,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.functional import empty
 
+from accounts.emails import email_limit_key
 from coinlink import context, metrics
 from coinlink.bodylimit import body_over_limit
 from coinlink.errors import json_error, response_for_exception
@@ -198,7 +199,7 @@ class RequestGuardMiddleware:
 
 
 def _admin_username(group, request) -> str:
-    return request.POST.get("username", "").strip().lower()[:254]
+    return email_limit_key(request.POST.get("username", ""))
 
 
 def _is_market_path(path: str) -> bool:

@@ -21,18 +21,21 @@ def limit(request, *, group: str, key, rate: str, fail_open: bool) -> None:
     try:
         usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
     except Exception as exc:  # the cache backend's own errors (redis down, timeouts)
-        metrics.RATELIMIT_FAILURES.labels(group=group, outcome="open" if fail_open else "closed").inc()
-        logger.warning("rate limit store unavailable for %s: %s", group, exc.__class__.__name__)
-        if fail_open:
-            return
-        raise ServiceUnavailable("Temporarily unable to verify request limits. Try again shortly.") from exc
+        _store_unavailable(group, fail_open, exc.__class__.__name__)
+        return
     if usage is None:
         return
     if usage["time_left"] == -1 and usage["limit"] == 0:  # django-ratelimit's "cache failed" answer
-        metrics.RATELIMIT_FAILURES.labels(group=group, outcome="open" if fail_open else "closed").inc()
-        if fail_open:
-            return
-        raise ServiceUnavailable("Temporarily unable to verify request limits. Try again shortly.")
+        _store_unavailable(group, fail_open, "cache failed")
+        return
     if usage["should_limit"]:
         metrics.RATELIMIT_HITS.labels(group=group).inc()
         raise RateLimited(retry_after=usage["time_left"])
+
+
+def _store_unavailable(group: str, fail_open: bool, reason: str) -> None:
+    """Counted and logged whichever way it fails; raises ServiceUnavailable when the group fails closed."""
+    metrics.RATELIMIT_FAILURES.labels(group=group, outcome="open" if fail_open else "closed").inc()
+    logger.warning("rate limit store unavailable for %s: %s", group, reason)
+    if not fail_open:
+        raise ServiceUnavailable("Temporarily unable to verify request limits. Try again shortly.")

@@ -150,6 +150,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Embedded mode has no broker process: tasks run in the calling process.
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED
 CELERY_BEAT_SCHEDULE: dict = {}  # filled by coinlink.schedule, the single source of periodic jobs
+CELERY_BEAT_SCHEDULER = "coinlink.celery:BeatScheduler"
+CELERY_BEAT_SCHEDULE_FILENAME = CONFIG.celery_beat_schedule_file
 
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.api import serializers as s
 from accounts.authentication import request_user_row
-from accounts.emails import email_normalize
+from accounts.emails import email_limit_key
 from accounts.exceptions import InvalidToken
 from accounts.tokens import SESSION_CLAIM
 from coinlink import metrics
@@ -59,13 +59,7 @@ def _valid(serializer_class, request, **kwargs):
 
 
 def _email_key(email: str):
-    def key(group, request) -> str:
-        try:
-            return email_normalize(email)
-        except Exception:
-            return email.strip().lower()[:254]
-
-    return key
+    return lambda group, request: email_limit_key(email)
 
 
 def _auth_result(user, tokens) -> dict:

@@ -173,3 +173,46 @@ def test_the_admin_sign_in_form_allows_ten_tries_a_minute_per_account(client, mo
     ]
 
     assert statuses == [200] * 10 + [429]
+
+
+# The admin form signs in with NFKC of the stripped username (then an exact match), so each of these
+# is the account admin@example.com: none may start a counter of its own.
+ADMIN_LOOK_ALIKES = [
+    "\uff41\uff44\uff4d\uff49\uff4e@example.com",  # full-width
+    "\U0001d68a\U0001d68d\U0001d696\U0001d692\U0001d697@example.com",  # mathematical monospace
+    "admin\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com",  # full-width @ and domain
+    " \u3000admin@example.com\u00a0",  # ideographic and no-break spaces around it
+    "ADMIN@EXAMPLE.COM",
+]
+
+
+@pytest.mark.parametrize("spelling", ADMIN_LOOK_ALIKES)
+def test_a_look_alike_username_meets_the_accounts_locked_sign_in_limit(client, monkeypatch, spelling):
+    import django_ratelimit.core
+
+    monkeypatch.setattr(django_ratelimit.core.time, "time", lambda: 1_800_000_000.0)
+    User.objects.create_superuser(email="admin@example.com", password="admin passphrase 99")
+    for n in range(10):
+        client.post(
+            "/admin/login/", {"username": "admin@example.com", "password": "guess"}, REMOTE_ADDR=f"198.51.100.{n}"
+        )
+
+    answer = client.post(
+        "/admin/login/", {"username": spelling, "password": "admin passphrase 99"}, REMOTE_ADDR="192.0.2.77"
+    )
+
+    assert answer.status_code == 429 and answer.json()["code"] == "rate_limited"
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_look_alikes_are_what_the_admin_form_signs_in_with(client):
+    """The premise of the test above: without the limit, each spelling signs in as admin@example.com."""
+    User.objects.create_superuser(email="admin@example.com", password="admin passphrase 99")
+
+    signed_in = []
+    for spelling in ADMIN_LOOK_ALIKES[:4]:
+        client.logout()
+        client.post("/admin/login/", {"username": spelling, "password": "admin passphrase 99"}, REMOTE_ADDR="192.0.2.9")
+        signed_in.append("_auth_user_id" in client.session)
+
+    assert signed_in == [True] * 4

@@ -66,6 +66,22 @@ def test_login_allows_ten_per_minute_per_account_from_any_ip(anon_client, owner)
     assert login(anon_client, email="other@example.com", ip="192.0.2.201").status_code == 401
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "\uff4f\uff57\uff4e\uff45\uff52@example.com",  # full-width
+        "\U0001d698\U0001d6a0\U0001d697\U0001d68e\U0001d69b@example.com",  # mathematical monospace
+        "owner@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",  # full-width domain
+        "\u3000Owner@Example.COM\u00a0",
+    ],
+)
+def test_a_look_alike_email_meets_the_accounts_locked_sign_in_limit(anon_client, owner, spelling):
+    for n in range(10):
+        login(anon_client, ip=f"203.0.113.{n}")
+
+    assert_limited(login(anon_client, email=spelling, ip="192.0.2.50", password="correct horse battery staple"))
+
+
 def test_the_right_password_does_not_skip_the_account_limit(anon_client, owner):
     for n in range(10):
         login(anon_client, ip=f"203.0.113.{n}")

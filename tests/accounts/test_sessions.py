@@ -250,7 +250,7 @@ def test_a_late_active_write_cannot_resurrect_a_revoked_session(owner, committed
     with committed():
         services.sessions_revoke(user_id=owner.pk, reason="test")
 
-    session_cache.active_add(tokens["session_id"])  # e.g. a concurrent refresh finishing late
+    session_cache.active_add(tokens["session_id"], user_id=str(owner.pk))  # e.g. a concurrent refresh finishing late
 
     assert not session_is_active(session_id=tokens["session_id"])
 

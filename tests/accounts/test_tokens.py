@@ -455,3 +455,55 @@ def test_a_new_device_sign_in_ends_up_as_a_security_alert(anon_client, owner, co
 
     alert = Notification.objects.get(user=owner)
     assert alert.type == "security_alert"
+
+
+def _with_claims(access_token: str, **claims) -> str:
+    """The same token re-signed by simplejwt with some claims changed: only a holder of the key can do this."""
+    from accounts.tokens import SessionAccessToken
+
+    token = SessionAccessToken(access_token)
+    for name, value in claims.items():
+        token[name] = value
+    return str(token)
+
+
+@pytest.mark.parametrize("cache_warm", [True, False])
+def test_a_token_naming_another_users_session_is_invalid(anon_client, owner, other_user, cache_warm):
+    from django.core.cache import cache
+
+    theirs = tokens_for(other_user)
+    forged = _with_claims(tokens_for(owner)["access_token"], sid=theirs["session_id"])
+    if not cache_warm:
+        cache.clear()
+
+    response = verify(anon_client, forged)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token" and response.json()["trace_id"]
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert verify(anon_client, theirs["access_token"]).status_code == 200  # their own token is untouched
+
+
+@pytest.mark.parametrize(
+    "spell", [str.upper, lambda sid: sid.replace("-", ""), lambda sid: "{" + sid + "}", lambda sid: "urn:uuid:" + sid]
+)
+def test_another_spelling_of_the_session_id_ends_with_the_session(anon_client, owner, committed, spell):
+    from accounts import services
+
+    issued = tokens_for(owner)
+    respelled = _with_claims(issued["access_token"], sid=spell(issued["session_id"]))
+    assert verify(anon_client, respelled).status_code == 200  # the same session, so it counts as that one
+
+    with committed():
+        services.sessions_revoke(user_id=owner.pk, reason="logout_all")
+
+    response = verify(anon_client, respelled)
+    assert response.status_code == 401 and response.json()["code"] == "session_revoked"
+
+
+def test_another_spelling_of_the_user_id_is_the_same_user(anon_client, owner):
+    respelled = _with_claims(tokens_for(owner)["access_token"], user_id=str(owner.pk).upper())
+
+    response = verify(anon_client, respelled)
+
+    assert response.status_code == 200 and response.json()["user"]["id"] == str(owner.pk)

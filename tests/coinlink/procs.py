@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -64,6 +65,22 @@ def start_serve(env: dict[str, str], port: int, stderr=subprocess.DEVNULL) -> su
     """The one-machine runner as scripts/run starts it (`manage.py serve`), without its schedule."""
     command = [PYTHON, "manage.py", "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+@contextlib.contextmanager
+def gunicorn_on_test_database(**env: str | None):
+    """A gunicorn as production's `web` runs it, on a free port, serving the migrated test database
+    (not the developer's); yields its port once it answers /health."""
+    from tests.realtime.servers import database_url_of_tests
+
+    port = free_port()
+    defaults = {"HOST": "127.0.0.1", "PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": None, "LOG_LEVEL": "warning"}
+    process = start_gunicorn(child_env(DATABASE_URL=database_url_of_tests(), **{**defaults, **env}))
+    try:
+        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/health")[0] == 200, timeout=30)
+        yield port
+    finally:
+        stop(process)
 
 
 def child_env(**overrides: str | None) -> dict[str, str]:

@@ -109,3 +109,13 @@ def test_the_process_exits_when_production_has_no_secret():
     result = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "JWT_SIGNING_KEY: is required in production" in result.stderr
+
+
+def test_beats_schedule_file_defaults_to_the_state_directory_and_must_be_absolute():
+    assert (
+        load({"HOME": "/home/ada"}).celery_beat_schedule_file == "/home/ada/.local/state/coinlink/celerybeat-schedule"
+    )
+    assert load({"XDG_STATE_HOME": "/srv/state"}).celery_beat_schedule_file == "/srv/state/coinlink/celerybeat-schedule"
+    with pytest.raises(ConfigError) as error:
+        load({"CELERY_BEAT_SCHEDULE_FILE": "celerybeat-schedule"})
+    assert error.value.name == "CELERY_BEAT_SCHEDULE_FILE"

@@ -255,6 +255,16 @@ def test_every_variable_in_the_env_example_is_documented():
         assert f"`{name}`" in documented, name
 
 
+def test_the_readme_names_every_example_host_of_the_env_example_to_replace():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    instructions = readme[readme.index("cp .env.production.example .env") :][:600]
+    with_example_hosts = [name for name, value in _env_example().items() if "example.com" in value]
+
+    assert with_example_hosts  # the premise: the example ships placeholder hosts
+    for name in with_example_hosts:
+        assert f"`{name}`" in instructions, name
+
+
 def test_the_systemd_examples_cover_every_process_with_one_beat_and_a_oneshot_migrate():
     units = {path.name: path.read_text() for path in (ROOT / "deploy/systemd").glob("*.service")}
     assert set(units) == {
@@ -387,3 +397,13 @@ def test_the_one_machine_runner_serves_websockets_with_the_production_flags(sett
     }
     assert served == ws_flags
     assert options["proxy_headers"] is False  # nothing is in front of it: a forwarded address is a lie
+
+
+def test_beat_keeps_its_schedule_file_in_a_state_directory_in_compose_and_systemd(compose):
+    unit = (ROOT / "deploy/systemd/coinlink-beat.service").read_text()
+    state_dir = re.search(r"^StateDirectory=(\S+)$", unit, re.M).group(1)
+    assert f"--schedule /var/lib/{state_dir}/celerybeat-schedule" in unit
+    entrypoint = (ROOT / "deploy/docker-entrypoint.sh").read_text()
+    assert '--schedule "${CELERY_BEAT_SCHEDULE_FILE:-/tmp/celerybeat-schedule}"' in entrypoint
+    watched = compose["services"]["beat"]["healthcheck"]["test"][1]
+    assert "/tmp/celerybeat-schedule*" in watched  # noqa: S108 - the file the entrypoint writes

@@ -166,3 +166,29 @@ def test_signup_login_refresh_and_logout_leave_no_secret_in_the_logs(json_log):
     secrets = [password, tokens["access_token"], tokens["refresh_token"], refreshed["access_token"]]
     for secret in [*secrets, refreshed["refresh_token"]]:
         assert secret not in output  # ... and nothing secret was
+
+
+def test_no_price_yet_is_a_503_logged_at_info_not_an_error(client, json_log):
+    from markets.models import Asset
+
+    symbol = Asset.objects.values_list("symbol", flat=True).first()
+    assert symbol, "the catalogue loads on migrate"
+
+    response = client.get(f"/api/v2/market/{symbol}/price", HTTP_X_REQUEST_ID="req-no-price")
+
+    assert response.status_code == 503 and response.json()["code"] == "market_data_unavailable"
+    lines = _lines(json_log)
+    assert [line for line in lines if line["level"] in ("error", "critical")] == []
+    (said,) = [line for line in lines if line["logger"] == "coinlink.errors"]
+    assert said["level"] == "info" and said["status_code"] == 503 and said["request_id"] == "req-no-price"
+    assert said["message"].startswith("market_data_unavailable No price for ")
+
+
+def test_an_unforeseen_failure_is_still_logged_as_an_error(json_log):
+    response = Client(raise_request_exception=False).post(
+        "/api/ops-test/boom", data="{}", content_type="application/json"
+    )
+
+    assert response.status_code == 500
+    (error,) = [line for line in _lines(json_log) if line["level"] == "error"]
+    assert error["logger"] == "django.request" and error["status_code"] == 500 and "RuntimeError" in error["exc"]

@@ -60,3 +60,20 @@ def test_a_spoofed_forwarded_for_does_not_open_metrics(client, settings):
     settings.TRUSTED_PROXIES = ()
     response = client.get("/metrics", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="10.0.0.1")
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("hop", ["not-an-ip", "127.0.0.1:9100", ""])
+def test_an_unparsable_forwarded_hop_does_not_inherit_the_proxys_metrics_access(client, settings, hop):
+    settings.METRICS_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
+    settings.TRUSTED_PROXIES = (ipaddress.ip_network("127.0.0.0/8"),)
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200  # the proxy's own scrape
+
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=f"{hop}, 127.0.0.1")
+
+    assert response.status_code == 403
+
+
+def test_a_mapped_loopback_scraper_is_the_loopback_it_is(client, settings):
+    settings.METRICS_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
+    settings.TRUSTED_PROXIES = ()
+    assert client.get("/metrics", REMOTE_ADDR="::ffff:127.0.0.1").status_code == 200

@@ -33,6 +33,8 @@ def stack(tmp_path_factory, django_db_setup):
     web_port, ws_port, proxy_port = free_port(), free_port(), free_port()
     # The app's own per-process socket cap above the proxy's, so the proxy's is what a test meets.
     env = child_env(LOG_LEVEL="warning", PROMETHEUS_MULTIPROC_DIR=None, RATELIMIT_ENABLED="false", WS_MAX_PER_IP="500")
+    # As production: the app believes the proxy's X-Forwarded-For, and scrapers on this host may read /metrics.
+    env.update(TRUSTED_PROXIES="127.0.0.1/32", METRICS_ALLOWED_NETWORKS="127.0.0.1/32")
     if connection.vendor == "postgresql":  # the migrated test database, not the developer's
         env["DATABASE_URL"] = database_url_of_tests()
     web = start_gunicorn({**env, "HOST": "127.0.0.1", "PORT": str(web_port), "WEB_CONCURRENCY": "2"})
@@ -138,6 +140,23 @@ def test_metrics_pass_the_proxy_only_from_private_networks(stack):
         error = _error_shape(headers, body)
         assert error["code"] == "forbidden" and error["trace_id"] == "scraper-1"
         assert b"# TYPE" not in body
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "status"),
+    [
+        (None, 200),  # the scraper on this host, as the proxy reports it
+        ("not-an-ip", 403),  # an unreadable hop is nobody, not the proxy that passed it on
+        ("127.0.0.1:9100", 403),
+        ("::ffff:127.0.0.1", 200),  # IPv4-mapped: the loopback address it is
+        ("::ffff:203.0.113.7", 403),
+    ],
+)
+def test_the_app_reads_the_client_address_the_proxy_forwards(stack, forwarded_for, status):
+    base, _ = stack
+    headers = {"Host": "localhost"} | ({"X-Forwarded-For": forwarded_for} if forwarded_for else {})
+
+    assert http_get(f"{base}/metrics", headers=headers)[0] == status
 
 
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:

@@ -189,3 +189,20 @@ async def test_it_counts_authenticated_sockets(open_feed, owner, tokens):
     assert metrics.WS_AUTHENTICATED._value.get() == before + 1
     await feed.close()
     assert metrics.WS_AUTHENTICATED._value.get() == before
+
+
+async def test_it_answers_a_token_naming_another_users_session_with_invalid_token(open_feed, owner, other_user, tokens):
+    from accounts.tokens import SessionAccessToken
+
+    mine, theirs = await sync_to_async(tokens)(), await sync_to_async(tokens)(other_user)
+    forged = SessionAccessToken(mine["access_token"])
+    forged["sid"] = theirs["session_id"]
+    feed = await open_feed()
+    await feed.receive_type("connected")
+    await feed.receive_type("crypto_ticker_update")
+
+    await feed.send({"type": "authenticate", "token": str(forged)})
+
+    assert (await feed.receive_type("error"))["code"] == "invalid_token"
+    await feed.send({"type": "authenticate", "token": theirs["access_token"]})
+    assert (await feed.receive_type("authenticated"))["user"]["id"] == str(other_user.pk)
