@@ -290,7 +290,9 @@ def sessions_revoke(
 ) -> list[str]:
     """End the user's live sessions (all, or those listed, except one); their tokens die on the next request.
 
-    Returns the ids revoked now. After the commit the cache learns it and `sessions_revoked` is sent.
+    The one way any session ends (API, admin, theft detection, password change). Returns the ids revoked
+    now, empty when there was nothing to revoke: it never raises for that (see `user_session_revoke`).
+    After the commit the cache learns it and `sessions_revoked` is sent.
     """
     with transaction.atomic():
         rows = Session.objects.select_for_update().filter(user_id=user_id, revoked_at__isnull=True)
@@ -315,8 +317,9 @@ def user_deleting(sender, instance: User, **kwargs) -> None:
     sessions_revoke(user_id=instance.pk, reason="user_deleted")
 
 
-def session_revoke(*, user: User, session_id, reason: str = "session_deleted") -> None:
-    """End one of the user's own live sessions; another user's (or an ended) session is not found."""
+def user_session_revoke(*, user: User, session_id, reason: str = "session_deleted") -> None:
+    """The user ends one of their own live sessions (`DELETE /user/sessions/{id}`); another user's, or an
+    ended, session raises NotFound. Built on `sessions_revoke`, which revokes silently and in bulk."""
     from coinlink.errors import NotFound
 
     if not sessions_revoke(user_id=user.pk, session_ids=[session_id], reason=reason):

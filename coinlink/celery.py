@@ -1,4 +1,4 @@
-"""The Celery app: JSON only, time limits, the beat schedule from coinlink.schedule."""
+"""The Celery app: JSON only, time limits, the beat schedule from coinlink.beat_schedule."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ app.autodiscover_tasks()
 
 @app.on_after_finalize.connect
 def _schedule(sender, **kwargs):
-    from coinlink.schedule import beat_schedule
+    from coinlink.beat_schedule import beat_schedule
 
     sender.conf.beat_schedule = beat_schedule()
 

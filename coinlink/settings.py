@@ -146,7 +146,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Embedded mode has no broker process: tasks run in the calling process.
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED
-CELERY_BEAT_SCHEDULE: dict = {}  # filled by coinlink.schedule, the single source of periodic jobs
+CELERY_BEAT_SCHEDULE: dict = {}  # filled by coinlink.beat_schedule, the single source of periodic jobs
 
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from realtime import data, events
+from realtime import async_selectors, events
 from realtime.outbox import TickerBatch
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ class Hub:
     async def _snapshot_fill(self, key: tuple, future: asyncio.Future) -> None:
         quote, symbols = key
         try:
-            result = await data.ticker_snapshot(quote=quote, symbols=symbols, limit=TOP_LIMIT)
+            result = await async_selectors.ticker_snapshot(quote=quote, symbols=symbols, limit=TOP_LIMIT)
         except Exception as exc:
             if self._snapshots.get(key, (0, 0, None))[2] is future:
                 del self._snapshots[key]  # a failure is not worth remembering
@@ -285,7 +285,7 @@ class Hub:
             if not session_ids:
                 continue
             try:
-                ended = await data.sessions_ended(session_ids=session_ids)
+                ended = await async_selectors.sessions_ended(session_ids=session_ids)
             except Exception:
                 logger.warning("session re-check failed", exc_info=True)
                 continue

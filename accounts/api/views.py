@@ -293,5 +293,5 @@ class SessionDetailView(APIView):
         responses={204: None, **_errors(401, 404)},
     )
     def delete(self, request, session_id):
-        services.session_revoke(user=request.user, session_id=session_id)
+        services.user_session_revoke(user=request.user, session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

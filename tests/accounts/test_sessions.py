@@ -417,8 +417,8 @@ def test_tokens_purge_deletes_long_ended_sessions_and_expired_tokens_idempotentl
 
 
 def test_the_purge_task_is_registered_under_its_scheduled_name():
+    from coinlink.beat_schedule import beat_schedule
     from coinlink.celery import app
-    from coinlink.schedule import beat_schedule
 
     app.loader.import_default_modules()  # what a worker does at start: autodiscovery
 

@@ -296,7 +296,7 @@ def test_the_fanout_bench_runs_the_production_websocket_flags():
 
 
 def test_every_periodic_job_expires_before_its_next_run(settings):
-    from coinlink.schedule import beat_schedule
+    from coinlink.beat_schedule import beat_schedule
 
     schedule = beat_schedule()
     assert "markets-ingest" in schedule

@@ -264,17 +264,17 @@ async def test_it_keeps_the_snapshot_cache_bounded_whatever_clients_subscribe_to
 
 
 async def test_it_takes_a_burst_of_100_concurrent_connects(open_feed, store_prices, settings, monkeypatch):
-    import realtime.data
+    import realtime.async_selectors
 
     settings.WS_MAX_PER_IP = 200
     await store_prices({"BTC": "1"})
-    reads, real_snapshot = [], realtime.data.ticker_snapshot
+    reads, real_snapshot = [], realtime.async_selectors.ticker_snapshot
 
     async def counting_snapshot(**kwargs):
         reads.append(kwargs)
         return await real_snapshot(**kwargs)
 
-    monkeypatch.setattr(realtime.data, "ticker_snapshot", counting_snapshot)
+    monkeypatch.setattr(realtime.async_selectors, "ticker_snapshot", counting_snapshot)
     feeds = await asyncio.gather(*(open_feed(client=("127.0.0.1", port)) for port in range(40000, 40100)))
     assert all(feed.accepted for feed in feeds)
     for feed in feeds:

@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, no_scheduler: bool, **options):
         from daphne.cli import CommandLineInterface
 
-        from coinlink.scheduler import start_embedded_scheduler
+        from coinlink.embedded_scheduler import start_embedded_scheduler
 
         mode = "embedded (SQLite, in-process cache, channel layer and schedule)" if settings.EMBEDDED else "services"
         self.stdout.write(
