@@ -104,7 +104,7 @@ class Config:
 
     @property
     def embedded(self) -> bool:
-        """No Redis configured: in-process cache, channel layer and schedule."""
+        """No Redis configured: in-process cache, feed fan-out and schedule."""
         return self.redis_url is None
 
 

@@ -105,7 +105,7 @@ else:
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Cache, channel layer, broker ----------------------------------------------------------
+# --- Cache, broker ----------------------------------------------------------------------
 if CONFIG.redis_url:
     CACHES = {
         "default": {
@@ -120,15 +120,9 @@ if CONFIG.redis_url:
             },
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [CONFIG.redis_url], "prefix": "coinlink"},
-        }
-    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "coinlink"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# No CHANNEL_LAYERS: the feed fans out through its own Redis pub/sub hub (docs/realtime.md, decision record).
 
 CELERY_BROKER_URL = CONFIG.redis_url or "memory://"
 CELERY_RESULT_BACKEND = None

@@ -60,6 +60,30 @@ def subscriber_name() -> str:
     return f"coinlink-realtime-{os.getpid()}"
 
 
+class FeedUnsubscribed(RuntimeError):
+    """This process serves sockets, but its hub has no live subscription to the feed channel."""
+
+
+def bus_status() -> dict:
+    """`/readyz`'s `channel_layer` check: the feed's pub/sub bus (the project has no Channels layer).
+
+    With Redis: the channel answers and `subscribers` is how many server processes listen on it;
+    in a process that serves sockets, its own hub must be subscribed (not in a reconnect backoff).
+    """
+    if not settings.CONFIG.redis_url:
+        return {"backend": "in-process"}
+    from coinlink.redis import get_redis
+
+    [(_, subscribers)] = get_redis().pubsub_numsub(events.channel_name())
+    status = {"backend": "redis", "subscribers": subscribers}
+    serving = [hub for loop, hub in list(_hubs.items()) if hub.started and not loop.is_closed()]
+    if serving:
+        if not any(hub.subscribed for hub in serving):
+            raise FeedUnsubscribed("the feed subscription of this process is down")
+        status["subscribed"] = True
+    return status
+
+
 # Group key: (quote, symbols) where symbols None means "the top 20 by rank".
 GroupKey = tuple[str, frozenset[str] | None]
 
@@ -73,11 +97,16 @@ class Hub:
         self.consumers: set[FeedConsumer] = set()
         self.top: dict[str, list[str]] = {}
         self._ready = asyncio.Event()
+        self.subscribed = False  # read by bus_status() from a request thread
         self._tasks: list[asyncio.Task] = []
         self._snapshots: dict[tuple, tuple[int, float, asyncio.Future]] = {}
         self._generation: dict[str, int] = defaultdict(int)
 
     # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return bool(self._tasks)
+
     async def start(self) -> None:
         """Start the subscription and the periodic jobs once; wait (bounded) until subscribed."""
         if not self._tasks:
@@ -236,6 +265,7 @@ class Hub:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(events.channel_name())
+                self.subscribed = True
                 self._ready.set()
                 backoff = 0.5
                 if gap:
@@ -249,6 +279,7 @@ class Hub:
             except Exception as exc:
                 logger.warning("realtime subscription lost (%s); retrying in %.1fs", exc.__class__.__name__, backoff)
             finally:
+                self.subscribed = False
                 await _quietly(pubsub.aclose())
                 await _quietly(client.aclose())
             await asyncio.sleep(backoff)
