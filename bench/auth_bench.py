@@ -7,7 +7,7 @@ Needs a migrated database (`manage.py migrate`). Times, per call:
 - `session_is_active` with the cache warm (the per-request revocation check: one cache GET, no query),
   and with the cache key missing (the fallback: one indexed SELECT, then re-cached);
 - `SessionJWTAuthentication.authenticate` (HS256 verify + session check + the user SELECT DRF needs);
-- `session_refresh` (decode, conditional UPDATE claim, outstanding + blacklist rows, commit);
+- `session_refresh` (decode, the conditional UPDATE claim, signing the new pair);
 - `user_login` at the configured BCRYPT_ROUNDS (bcrypt dominates, by design).
 It creates one `auth-bench-*` user and deletes it (and its sessions) at the end.
 """

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    # Installed only so its tables keep their migrations until a later release drops them: nothing writes
+    # or reads them any more, the Session row is the authority (docs/operations.md, "Retired tables").
     "rest_framework_simplejwt.token_blacklist",
     "corsheaders",
     "django_prometheus",
@@ -163,7 +165,7 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=CONFIG.jwt_access_ttl),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=CONFIG.jwt_refresh_ttl),
     "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
+    "BLACKLIST_AFTER_ROTATION": False,  # rotation is accounts.services.session_refresh's claim, not simplejwt's
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
     "SIGNING_KEY": CONFIG.jwt_signing_key,
