@@ -95,7 +95,6 @@ class Config:
     notification_emails_per_hour: int
     require_services: bool
     celery_metrics_port: int
-    bench_views: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -336,7 +335,6 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         notification_emails_per_hour=r.int("NOTIFICATION_EMAILS_PER_HOUR", 20, 1, 1000),
         require_services=r.bool("COINLINK_REQUIRE_SERVICES", False),
         celery_metrics_port=r.int("CELERY_METRICS_PORT", 0, 0, 65535),
-        bench_views=r.bool("COINLINK_BENCH_VIEWS", False),
     )
 
 

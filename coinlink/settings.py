@@ -298,8 +298,6 @@ WS_MAX_FRAMES_PER_SECOND = CONFIG.ws_max_frames_per_second
 WS_PING_SECONDS = CONFIG.ws_ping_seconds
 WS_SESSION_RECHECK_SECONDS = CONFIG.ws_session_recheck_seconds
 REQUIRE_SERVICES = CONFIG.require_services
-# Routes the bench-only baseline view (bench/rest_bench.py); off unless COINLINK_BENCH_VIEWS=1.
-BENCH_VIEWS = CONFIG.bench_views
 
 # --- Logging and Sentry ----------------------------------------------------------------------
 LOGGING = {
