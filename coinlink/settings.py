@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from typing import Any
 
 import dj_database_url
 
@@ -161,7 +162,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 JWT_SIGNING_KEY = CONFIG.jwt_signing_key
-SIMPLE_JWT = {
+SIMPLE_JWT: dict[str, Any] = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=CONFIG.jwt_access_ttl),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=CONFIG.jwt_refresh_ttl),
     "ROTATE_REFRESH_TOKENS": True,
@@ -178,7 +179,7 @@ SIMPLE_JWT = {
 }
 
 # --- DRF and OpenAPI -------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

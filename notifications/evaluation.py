@@ -91,7 +91,7 @@ def firing_sql(ticks: list[Tick]) -> tuple[str, list] | None:
     branches: list[str] = []
     params: list = []
 
-    def branch(symbol: str, condition: str, *ranges: tuple[str, Decimal]) -> None:
+    def branch(symbol: str, condition: Condition, *ranges: tuple[str, Decimal]) -> None:
         branches.append(
             "(symbol = %s AND condition = %s" + "".join(f" AND target_value {op} %s" for op, _ in ranges) + ")"
         )

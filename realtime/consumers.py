@@ -40,7 +40,7 @@ class FeedConsumer:
         self.user_id: str | None = None
         self.session_id: str | None = None
         self.outbox = Outbox(send)
-        self.hub: Hub | None = None
+        self.hub: Hub = hub_current()  # built inside the server's event loop (see as_asgi)
         self._tokens = float(settings.WS_MAX_FRAMES_PER_SECOND)
         self._tokens_at = time.monotonic()
 
@@ -65,7 +65,6 @@ class FeedConsumer:
             await self._send({"type": "websocket.close"})
             return
         self.quote = quote
-        self.hub = hub_current()
         await self.hub.start()
         await self._send({"type": "websocket.accept"})
         metrics.WS_OPEN.inc()

@@ -110,8 +110,8 @@ class Hub:
     async def start(self) -> None:
         """Start the subscription and the periodic jobs once; wait (bounded) until subscribed."""
         if not self._tasks:
-            if settings.CONFIG.redis_url:
-                self._tasks.append(self.loop.create_task(self._subscribe_forever(), name="realtime-subscribe"))
+            if redis_url := settings.CONFIG.redis_url:
+                self._tasks.append(self.loop.create_task(self._subscribe_forever(redis_url), name="realtime-subscribe"))
             else:
                 self._ready.set()
             self._tasks.append(self.loop.create_task(self._ping_forever(), name="realtime-ping"))
@@ -250,13 +250,13 @@ class Hub:
         future.set_result(batch)
 
     # -- periodic jobs --------------------------------------------------------------------------
-    async def _subscribe_forever(self) -> None:
+    async def _subscribe_forever(self, redis_url: str) -> None:
         import redis.asyncio as aioredis
 
         backoff, gap = 0.5, False
         while True:
             client = aioredis.Redis.from_url(
-                settings.CONFIG.redis_url,
+                redis_url,
                 socket_connect_timeout=2,
                 socket_keepalive=True,
                 health_check_interval=15,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from urllib.parse import urlparse
 
+from asgiref.typing import ASGI3Application
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
@@ -26,11 +27,11 @@ async def deny(scope, receive, send) -> None:
 class AllowedOriginValidator(OriginValidator):
     """Channels' exact scheme/host/port matching against settings.WS_ALLOWED_ORIGINS, read per handshake."""
 
-    def __init__(self, application):
-        self.application = application
+    def __init__(self, application: ASGI3Application):
+        self.inner = application  # not `application`: Channels types that one as ASGI2 or ASGI3
 
     @property
-    def allowed_origins(self):
+    def allowed_origins(self):  # type: ignore[override]  # read per handshake, not fixed at start
         return settings.WS_ALLOWED_ORIGINS
 
     async def __call__(self, scope, receive, send):
@@ -44,7 +45,7 @@ class AllowedOriginValidator(OriginValidator):
         if parsed is None or not self.valid_origin(parsed):
             metrics.WS_CLOSED.labels("origin_refused").inc()
             return await deny(scope, receive, send)
-        return await self.application(scope, receive, send)
+        return await self.inner(scope, receive, send)
 
 
 class ClientLimitMiddleware:
