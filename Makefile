@@ -6,6 +6,6 @@ test: ## run the whole suite
 ci:   ## what CI runs, against the local PostgreSQL and Redis
 	bash .ci/run
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 bench: ## mixed-workload load test on loopback (production topology; docs/performance.md). BENCH_ARGS="--users 50 --ws-total 200 --ramp 10 --hold 30" for a quick one
 	bench/run_load.sh $(BENCH_ARGS)

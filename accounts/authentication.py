@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -25,13 +26,13 @@ class SessionJWTAuthentication(JWTAuthentication):
     request. Views that show or check the user's other fields load the row with `request_user_row`.
     """
 
-    def get_validated_token(self, raw_token: bytes) -> SessionAccessToken:  # type: ignore[override]
+    def get_validated_token(self, raw_token: bytes) -> SessionAccessToken:
         try:
             return access_token_decode(token=raw_token.decode("ascii", errors="replace"))
         except InvalidToken as error:
             raise AuthenticationFailed(error.detail, code=error.code) from None
 
-    def get_user(self, validated_token) -> User:
+    def get_user(self, validated_token) -> User:  # type: ignore[override]  # simplejwt: an unbound TypeVar
         user_id = validated_token[api_settings.USER_ID_CLAIM]  # a UUID: SessionAccessToken.verify checked it
         context.user_id.set(str(user_id))
         # Any other field, if read, loads on access (a query each): use request_user_row for those.
@@ -40,4 +41,4 @@ class SessionJWTAuthentication(JWTAuthentication):
 
 def request_user_row(request) -> User:
     """The signed-in user's whole row, with simplejwt's checks (user_not_found, user_inactive)."""
-    return JWTAuthentication().get_user(request.auth)
+    return cast(User, JWTAuthentication().get_user(request.auth))  # AUTH_USER_MODEL is accounts.User

@@ -15,4 +15,4 @@ class ConfiguredBCryptSHA256PasswordHasher(BCryptSHA256PasswordHasher):
 
     def must_update(self, encoded: str) -> bool:
         decoded = self.decode(encoded)
-        return decoded["work_factor"] < self.rounds
+        return int(decoded["work_factor"]) < self.rounds

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,11 +10,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts import session_cache, signals
@@ -156,7 +155,6 @@ def _session_start(*, user: User, client: ClientInfo) -> tuple[Session, IssuedTo
     session.refresh_jti = refresh[api_settings.JTI_CLAIM]
     session.expires_at = datetime_from_epoch(refresh["exp"])
     session.save(force_insert=True)
-    _refresh_token_outstand(refresh, user_id=user.pk)
     new_device = _device_record(user=user, fingerprint=fingerprint, client=client)
     _sessions_cap(user=user)
     # Safe before commit: nobody knows this random id unless the transaction commits and returns it.
@@ -196,21 +194,6 @@ def _refresh_token_new(*, user_id: str, session_id: str) -> SessionRefreshToken:
     return refresh
 
 
-def _refresh_token_outstand(refresh: SessionRefreshToken, *, user_id, encoded: str | None = None) -> None:
-    """Record the token in simplejwt's outstanding list, so its blacklist and admin know it.
-
-    Only a digest of the token is stored: a copy of the database must not hand out live sessions.
-    `encoded` is the token as issued, when the caller has it (signing it again costs as much).
-    """
-    OutstandingToken.objects.create(
-        user_id=user_id,
-        jti=refresh[api_settings.JTI_CLAIM],
-        token="sha256:" + hashlib.sha256((encoded or str(refresh)).encode()).hexdigest(),
-        created_at=refresh.current_time,
-        expires_at=datetime_from_epoch(refresh["exp"]),
-    )
-
-
 def _issued(refresh: SessionRefreshToken, *, session_id: str) -> IssuedTokens:
     return IssuedTokens(
         access_token=str(refresh.access_token),
@@ -218,22 +201,6 @@ def _issued(refresh: SessionRefreshToken, *, session_id: str) -> IssuedTokens:
         session_id=session_id,
         expires_in=int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()),
     )
-
-
-def _blacklist(*, jtis: list[str]) -> None:
-    """Blacklist the outstanding records of these jtis: one INSERT ... SELECT instead of reading their
-    ids first (every rotation and revocation pays this). Plain SQL that PostgreSQL and SQLite both run."""
-    jtis = [j for j in jtis if j]
-    if not jtis:
-        return
-    blacklisted, outstanding = BlacklistedToken._meta.db_table, OutstandingToken._meta.db_table
-    placeholders = ", ".join(["%s"] * len(jtis))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {blacklisted} (token_id, blacklisted_at) SELECT id, %s FROM {outstanding} "  # noqa: S608
-            f"WHERE jti IN ({placeholders}) ON CONFLICT (token_id) DO NOTHING",
-            [connection.ops.adapt_datetimefield_value(timezone.now()), *jtis],
-        )
 
 
 def session_refresh(*, refresh_token: str | SessionRefreshToken) -> IssuedTokens:
@@ -250,28 +217,24 @@ def session_refresh(*, refresh_token: str | SessionRefreshToken) -> IssuedTokens
     user_id, session_id, jti = token[api_settings.USER_ID_CLAIM], token[SESSION_CLAIM], token[api_settings.JTI_CLAIM]
     refresh = _refresh_token_new(user_id=user_id, session_id=session_id)
     now = timezone.now()
-    with transaction.atomic():
-        # The user check rides in the claim (no separate read); only a failed claim asks which it was.
-        claimed = Session.objects.filter(
-            Exists(User.objects.filter(pk=OuterRef("user_id"), is_active=True)),
-            pk=session_id,
-            user_id=user_id,
-            refresh_jti=jti,
-            revoked_at__isnull=True,
-            expires_at__gt=now,
-        ).update(
-            refresh_jti=refresh[api_settings.JTI_CLAIM],
-            last_used_at=now,
-            expires_at=datetime_from_epoch(refresh["exp"]),
-        )
-        if claimed:
-            issued = _issued(refresh, session_id=session_id)
-            _refresh_token_outstand(refresh, user_id=user_id, encoded=issued.refresh_token)
-            _blacklist(jtis=[jti])
+    # One statement, so atomic by itself. The user check rides in the claim (no separate read); only a
+    # failed claim asks which it was.
+    claimed = Session.objects.filter(
+        Exists(User.objects.filter(pk=OuterRef("user_id"), is_active=True)),
+        pk=session_id,
+        user_id=user_id,
+        refresh_jti=jti,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
+    ).update(
+        refresh_jti=refresh[api_settings.JTI_CLAIM],
+        last_used_at=now,
+        expires_at=datetime_from_epoch(refresh["exp"]),
+    )
     if claimed:
         session_cache.active_add(session_id, user_id=user_id)
         _count("refresh", "success")
-        return issued
+        return _issued(refresh, session_id=session_id)
     if not User.objects.filter(pk=user_id, is_active=True).exists():
         _count("refresh", "failure")
         raise InvalidToken()
@@ -290,7 +253,9 @@ def sessions_revoke(
 ) -> list[str]:
     """End the user's live sessions (all, or those listed, except one); their tokens die on the next request.
 
-    Returns the ids revoked now. After the commit the cache learns it and `sessions_revoked` is sent.
+    The one way any session ends (API, admin, theft detection, password change). Returns the ids revoked
+    now, empty when there was nothing to revoke: it never raises for that (see `user_session_revoke`).
+    After the commit the cache learns it and `sessions_revoked` is sent.
     """
     with transaction.atomic():
         rows = Session.objects.select_for_update().filter(user_id=user_id, revoked_at__isnull=True)
@@ -298,12 +263,10 @@ def sessions_revoke(
             rows = rows.filter(pk__in=session_ids)
         if keep_session_id is not None:
             rows = rows.exclude(pk=keep_session_id)
-        revoked = list(rows.values_list("id", "refresh_jti"))
-        if not revoked:
+        ids = [str(sid) for sid in rows.values_list("id", flat=True)]
+        if not ids:
             return []
-        ids = [str(sid) for sid, _ in revoked]
         Session.objects.filter(pk__in=ids).update(revoked_at=timezone.now(), revoke_reason=reason[:32])
-        _blacklist(jtis=[jti for _, jti in revoked])
         announce = functools.partial(_announce_revoked, user_id=str(user_id), session_ids=ids, reason=reason)
         transaction.on_commit(announce)
     return ids
@@ -315,8 +278,9 @@ def user_deleting(sender, instance: User, **kwargs) -> None:
     sessions_revoke(user_id=instance.pk, reason="user_deleted")
 
 
-def session_revoke(*, user: User, session_id, reason: str = "session_deleted") -> None:
-    """End one of the user's own live sessions; another user's (or an ended) session is not found."""
+def user_session_revoke(*, user: User, session_id, reason: str = "session_deleted") -> None:
+    """The user ends one of their own live sessions (`DELETE /user/sessions/{id}`); another user's, or an
+    ended, session raises NotFound. Built on `sessions_revoke`, which revokes silently and in bulk."""
     from coinlink.errors import NotFound
 
     if not sessions_revoke(user_id=user.pk, session_ids=[session_id], reason=reason):
@@ -427,7 +391,8 @@ def preferences_update(*, user: User, **values) -> Preferences:
 
 
 def tokens_purge(*, batch: int = 5000) -> dict[str, int]:
-    """Delete expired refresh-token records and sessions ended more than SESSION_HISTORY_DAYS ago; idempotent."""
+    """Delete sessions ended more than SESSION_HISTORY_DAYS ago, and expired rows of simplejwt's
+    `token_blacklist` tables that earlier releases wrote (nothing writes them now); idempotent."""
     now = timezone.now()
     cutoff = now - timedelta(days=SESSION_HISTORY_DAYS)
     ended = Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff)

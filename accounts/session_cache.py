@@ -19,7 +19,8 @@ ACTIVE = "active"
 REVOKED = "revoked"
 
 
-def _key(session_id: str) -> str:
+def state_key(session_id: str) -> str:
+    """The cache key of a session's state (documented in docs/auth.md; the auth benchmark drops it)."""
     return f"accounts:session:{session_id}"
 
 
@@ -33,7 +34,7 @@ def _ttl() -> int:
 
 def state_get(session_id: str) -> str | None:
     """REVOKED, "active:<user id>", or None (unknown: ask the database). Raises if the cache is down."""
-    return cache.get(_key(session_id))
+    return cache.get(state_key(session_id))
 
 
 def owner_of(state: str | None) -> str | None:
@@ -44,7 +45,7 @@ def owner_of(state: str | None) -> str | None:
 
 def active_add(session_id: str, *, user_id: str) -> None:
     try:
-        cache.add(_key(session_id), f"{ACTIVE}:{user_id}", _ttl())
+        cache.add(state_key(session_id), f"{ACTIVE}:{user_id}", _ttl())
     except Exception as exc:  # a cold cache only costs a query later
         logger.warning("session cache unavailable (active): %s", exc.__class__.__name__)
 
@@ -52,14 +53,14 @@ def active_add(session_id: str, *, user_id: str) -> None:
 def revoked_add(session_id: str) -> None:
     """For a revocation learnt from the database: never overwrite what a revocation wrote."""
     try:
-        cache.add(_key(session_id), REVOKED, _ttl())
+        cache.add(state_key(session_id), REVOKED, _ttl())
     except Exception as exc:
         logger.warning("session cache unavailable (revoked): %s", exc.__class__.__name__)
 
 
 def revoked_set(session_ids: list[str]) -> None:
     try:
-        cache.set_many({_key(sid): REVOKED for sid in session_ids}, _ttl())
+        cache.set_many({state_key(sid): REVOKED for sid in session_ids}, _ttl())
     except Exception as exc:
         # While the cache is down every check falls back to the database, which is already right. If it
         # comes back still holding an "active" key, that key lives at most one access-token lifetime.

@@ -33,7 +33,7 @@ class SessionAccessToken(_SessionBound, AccessToken):
         self.verify_session_claim()
 
 
-class SessionRefreshToken(_SessionBound, RefreshToken):
+class SessionRefreshToken(_SessionBound, RefreshToken):  # type: ignore[misc]  # simplejwt's for_user types differ
     """A refresh token. Whether it is the session's current one is decided by `session_refresh`,
     not by simplejwt's blacklist lookup: a rotated token must be recognised as reuse, not as junk."""
 

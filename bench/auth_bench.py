@@ -7,7 +7,7 @@ Needs a migrated database (`manage.py migrate`). Times, per call:
 - `session_is_active` with the cache warm (the per-request revocation check: one cache GET, no query),
   and with the cache key missing (the fallback: one indexed SELECT, then re-cached);
 - `SessionJWTAuthentication.authenticate` (HS256 verify + session check + the user SELECT DRF needs);
-- `session_refresh` (decode, conditional UPDATE claim, outstanding + blacklist rows, commit);
+- `session_refresh` (decode, the conditional UPDATE claim, signing the new pair);
 - `user_login` at the configured BCRYPT_ROUNDS (bcrypt dominates, by design).
 It creates one `auth-bench-*` user and deletes it (and its sessions) at the end.
 """
@@ -39,7 +39,7 @@ from accounts import services  # noqa: E402
 from accounts.authentication import SessionJWTAuthentication  # noqa: E402
 from accounts.models import User  # noqa: E402
 from accounts.selectors import session_is_active  # noqa: E402
-from accounts.session_cache import _key  # noqa: E402
+from accounts.session_cache import state_key  # noqa: E402
 
 PASSWORD = "auth bench passphrase 2026"
 CLIENT = services.ClientInfo(ip_address="198.51.100.10", user_agent="auth-bench/1")
@@ -86,7 +86,7 @@ def main() -> None:
         report("session check, cache warm", timed(args.checks, lambda: session_is_active(session_id=sid)))
 
         def cold():
-            cache.delete(_key(sid))
+            cache.delete(state_key(sid))
             session_is_active(session_id=sid)
 
         report("session check, key missing (DB fallback)", timed(args.checks // 4, cold))

@@ -10,7 +10,8 @@ What it does, in one run:
      synthetic prices; never the real APIs); the snapshot lands in Redis (DB 3);
   2. starts gunicorn exactly as deploy/gunicorn.conf.py does (WSGI, sync workers, Prometheus
      multiprocess dir), with RATELIMIT_ENABLED=false (every wrk connection comes from 127.0.0.1,
-     the per-IP limit would answer 429) and COINLINK_BENCH_VIEWS=1 (routes /api/bench/constant),
+     the per-IP limit would answer 429) and DJANGO_SETTINGS_MODULE=bench.settings (the product's
+     settings with bench/urls.py, which adds /api/bench/constant in front of the product's URLs),
      and a second identical server with the per-IP guard ON (RATELIMIT_MARKET so high it never
      trips), so the cost of counting shows;
   3. runs wrk (2 threads, N connections; gunicorn's sync workers close each connection) round-robin
@@ -92,13 +93,12 @@ def base_env(args, upstream_port: int) -> dict[str, str]:
         COINLINK_ENV="development",
         DEBUG="false",
         RATELIMIT_ENABLED="false",
-        COINLINK_BENCH_VIEWS="1",
         LOG_LEVEL=args.log_level,
         MARKET_QUOTES="usd",
         MARKET_STALE_SECONDS="3600",  # the bench runs longer than 3 polls without an ingest
         COINGECKO_BASE_URL=f"http://127.0.0.1:{upstream_port}/api/v3",
         COINBASE_EXCHANGE_BASE_URL=f"http://127.0.0.1:{upstream_port}/exchange",
-        DJANGO_SETTINGS_MODULE="coinlink.settings",
+        DJANGO_SETTINGS_MODULE="bench.settings",
     )
     return env
 
@@ -315,12 +315,12 @@ def main() -> None:
                 )
                 if args.proxy:
                     sys.path.insert(0, str(ROOT))  # run as a script, bench/ is not a package on the path
-                    from bench import nginx
+                    from deploy.nginx import loopback
 
                     # The shipped nginx config in front of the first server: the production path.
                     proxy_port = free_port()
                     servers.append(
-                        nginx.start(
+                        loopback.start(
                             Path(tmp) / "nginx", web_port=port, ws_port=free_port(), proxy_port=proxy_port,
                             worker_processes="auto",
                         )
@@ -358,7 +358,7 @@ def main() -> None:
         f"limit RATELIMIT_MARKET would answer 429); the fourth row runs with the guard on and a limit too high to "
         f"trip, to show what counting costs. The `via nginx` rows go through the shipped deploy/nginx config "
         f"(worker_processes auto; market microcache) in front of the first server, and are compared with the bare "
-        f"view through the same proxy. COINLINK_BENCH_VIEWS=1 routes the baseline view. Data: one real "
+        f"view through the same proxy. bench.settings routes the baseline view. Data: one real "
         f"ingest cycle ({ingest}) from bench/fake_upstream.py. Load average before/after: "
         f"{' '.join(load_before)} / {' '.join(load_after)}.{nice} Workers recycled by gunicorn's max_requests "
         f"during the run: {recycled}.\n\n"

@@ -230,11 +230,11 @@ def up(args) -> None:
     web_url = f"http://127.0.0.1:{args.http_port}"
     http_url = web_url
     if args.proxy:
-        from bench import nginx
+        from deploy.nginx import loopback
 
         # The shipped nginx config (market microcache included) in front of gunicorn, as in compose;
         # it stands in for the TLS listener. /ws stays direct: see docs/performance.md.
-        conf = nginx.render(
+        conf = loopback.render(
             run_dir / "nginx",
             web_port=args.http_port,
             probe_port=args.probe_port,

@@ -5,7 +5,7 @@ cycle is encoded ONCE and written to every socket with `websockets.broadcast` (n
 no per-socket seq, no Django). Same frames on the wire as CoinLink except that `seq` is the cycle
 number.
 
-    python bench/ws_baseline_server.py --port 8765 --redis redis://127.0.0.1:6379/4
+    python -m bench.ws_baseline_server --port 8765 --redis redis://127.0.0.1:6379/4
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import argparse
 import asyncio
 import json
 from datetime import UTC, datetime
-from urllib.parse import urlparse
 
 import redis.asyncio as aioredis
 from websockets.asyncio.server import broadcast, serve
+
+from realtime.events import channel_name  # the channel's name only; Django is never set up here
 
 CONNECTIONS: set = set()
 
@@ -34,10 +35,9 @@ async def handler(ws) -> None:
 
 async def cycle_frames(redis_url: str):
     """Each published price cycle, encoded once as the frame every client gets (`seq` = cycle number)."""
-    db = urlparse(redis_url).path.strip("/") or "0"
     client = aioredis.Redis.from_url(redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(f"coinlink:{db}:realtime")
+    await pubsub.subscribe(channel_name(redis_url=redis_url))
     cycle = 1
     async for message in pubsub.listen():
         if message.get("type") != "message":

@@ -204,9 +204,9 @@ PRODUCTION_WS_FLAGS = [
 UVICORN_EXTRA: list[str] = []
 
 
-def _server_command(kind: str, port: int) -> list[str]:
+def server_command(kind: str, port: int) -> list[str]:
     if kind == "uvicorn-2w":  # two worker processes sharing the port, each with its own hub
-        return [*_server_command("uvicorn", port), "--workers", "2"]
+        return [*server_command("uvicorn", port), "--workers", "2"]
     if kind == "uvicorn":
         return [
             PYTHON,
@@ -232,7 +232,7 @@ def _server_command(kind: str, port: int) -> list[str]:
         ]  # fmt: skip
     if kind == "daphne":
         return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", "coinlink.asgi:application"]
-    return [PYTHON, str(BASE_DIR / "bench" / "ws_baseline_server.py"), "--port", str(port), "--redis", REDIS_URL]
+    return [PYTHON, "-m", "bench.ws_baseline_server", "--port", str(port), "--redis", REDIS_URL]
 
 
 def _proc_sample(pid: int) -> tuple[float, int]:
@@ -284,9 +284,7 @@ def _dropped_frames(port: int) -> float | None:
 
 def run_one(kind: str, clients: int, seconds: int, procs: int, concurrency: int, profile: str | None = None) -> dict:
     port = _free_port()
-    server = subprocess.Popen(
-        _server_command(kind, port), cwd=BASE_DIR, env=_server_env(), preexec_fn=_pin(SERVER_CPUS)
-    )
+    server = subprocess.Popen(server_command(kind, port), cwd=BASE_DIR, env=_server_env(), preexec_fn=_pin(SERVER_CPUS))
     try:
         _wait_port(port)
         time.sleep(3.0 if kind == "uvicorn-2w" else 1.0)

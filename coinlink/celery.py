@@ -1,4 +1,4 @@
-"""The Celery app: JSON only, time limits, the beat schedule from coinlink.schedule."""
+"""The Celery app: JSON only, time limits, the beat schedule from coinlink.beat_schedule."""
 
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ class BeatScheduler(PersistentScheduler):
     lives in a state directory (coinlink.config), not in whatever directory beat was started from."""
 
     def setup_schedule(self) -> None:
-        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        filename = self.schedule_filename  # type: ignore[attr-defined]  # set by PersistentScheduler; not in celery-types
+        Path(filename).parent.mkdir(parents=True, exist_ok=True)
         super().setup_schedule()
 
 
 @app.on_after_finalize.connect
 def _schedule(sender, **kwargs):
-    from coinlink.schedule import beat_schedule
+    from coinlink.beat_schedule import beat_schedule
 
     sender.conf.beat_schedule = beat_schedule()
 

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 from urllib.parse import urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -96,7 +97,6 @@ class Config:
     require_services: bool
     celery_metrics_port: int
     celery_beat_schedule_file: str
-    bench_views: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -105,31 +105,39 @@ class Config:
 
     @property
     def embedded(self) -> bool:
-        """No Redis configured: in-process cache, channel layer and schedule."""
+        """No Redis configured: in-process cache, feed fan-out and schedule."""
         return self.redis_url is None
 
 
+# _Reader's methods are named after what they read (`r.str`, `r.int`, ...), which shadows the builtins
+# in its class body: its signatures spell the types through these aliases.
+Str: TypeAlias = str
+Int: TypeAlias = int
+Bool: TypeAlias = bool
+Float: TypeAlias = float
+
+
 class _Reader:
-    def __init__(self, environ: Mapping[str, str]):
+    def __init__(self, environ: Mapping[Str, Str]):
         self.environ = environ
 
-    def raw(self, name: str) -> str | None:
+    def raw(self, name: Str) -> Str | None:
         value = self.environ.get(name)
         if value is None or value.strip() == "":
             return None
         return value.strip()
 
-    def str(self, name: str, default: str = "") -> str:
+    def str(self, name: Str, default: Str = "") -> Str:
         value = self.raw(name)
         return default if value is None else value
 
-    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+    def choice(self, name: Str, choices: tuple[Str, ...], default: Str) -> Str:
         value = self.str(name, default).lower()
         if value not in choices:
             raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: Str, default: Bool) -> Bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -140,7 +148,7 @@ class _Reader:
             return False
         raise ConfigError(name, f"must be true or false, got {value!r}")
 
-    def int(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    def int(self, name: Str, default: Int, minimum: Int = 0, maximum: Int | None = None) -> Int:
         value = self.raw(name)
         if value is None:
             return default
@@ -150,7 +158,7 @@ class _Reader:
             raise ConfigError(name, f"must be a whole number, got {value!r}") from None
         return self._bounded(name, number, minimum, maximum)
 
-    def float(self, name: str, default: float, minimum: float, maximum: float) -> float:
+    def float(self, name: Str, default: Float, minimum: Float, maximum: Float) -> Float:
         value = self.raw(name)
         if value is None:
             return default
@@ -162,7 +170,7 @@ class _Reader:
             raise ConfigError(name, "must be a number, got NaN")
         return self._bounded(name, number, minimum, maximum)
 
-    def duration(self, name: str, default: int, minimum: int = 1) -> int:
+    def duration(self, name: Str, default: Int, minimum: Int = 1) -> Int:
         """Seconds, from `900`, `900s`, `15m`, `12h` or `7d`."""
         value = self.raw(name)
         if value is None:
@@ -173,13 +181,13 @@ class _Reader:
         unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
         return self._bounded(name, int(match.group(1)) * unit, minimum, None)
 
-    def list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def list(self, name: Str, default: tuple[Str, ...] = ()) -> tuple[Str, ...]:
         value = self.raw(name)
         if value is None:
             return default
         return tuple(item.strip() for item in value.split(",") if item.strip())
 
-    def networks(self, name: str) -> tuple:
+    def networks(self, name: Str) -> tuple:
         nets = []
         for item in self.list(name):
             try:
@@ -188,7 +196,7 @@ class _Reader:
                 raise ConfigError(name, f"{item!r} is not an IP address or CIDR network") from None
         return tuple(nets)
 
-    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+    def url(self, name: Str, schemes: tuple[Str, ...]) -> Str | None:
         value = self.raw(name)
         if value is None:
             return None
@@ -197,7 +205,7 @@ class _Reader:
             raise ConfigError(name, f"must be a URL with scheme {' or '.join(schemes)}")
         return value
 
-    def origins(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    def origins(self, name: Str, default: tuple[Str, ...]) -> tuple[Str, ...]:
         origins = self.list(name, default)
         for origin in origins:
             parsed = urlparse(origin)
@@ -338,7 +346,6 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         require_services=r.bool("COINLINK_REQUIRE_SERVICES", False),
         celery_metrics_port=r.int("CELERY_METRICS_PORT", 0, 0, 65535),
         celery_beat_schedule_file=_beat_schedule_file(r),
-        bench_views=r.bool("COINLINK_BENCH_VIEWS", False),
     )
 
 

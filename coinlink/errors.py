@@ -116,7 +116,7 @@ def _translate(exc: Exception) -> tuple[int, dict, dict[str, str]] | None:
         errors = _field_errors(exc.detail)
         return 400, error_body(400, _first_message(errors), "validation_error", errors), headers
     if isinstance(exc, drf.Throttled):
-        headers["Retry-After"] = str(int(exc.wait or 1))
+        headers["Retry-After"] = str(int(exc.wait or 1))  # type: ignore[attr-defined]  # set in __init__; stubs omit it
         return 429, error_body(429, RateLimited.detail, "rate_limited"), headers
     if isinstance(exc, drf.APIException):
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
@@ -208,7 +208,9 @@ def server_error(request):
     """handler500, which Django calls inside its `except` block, for views and middleware alike: an outage
     of the database or Redis is a 503 the client may retry, not a 500."""
     exc = sys.exc_info()[1]
-    if isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError or _is_redis_down(exc):
+    if isinstance(exc, Exception) and (
+        isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError or _is_redis_down(exc)
+    ):
         response = response_for_exception(exc)
         if response is not None:
             return response

@@ -1,4 +1,4 @@
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from rest_framework.pagination import PageNumberPagination as _Base
 
 # LIMIT/OFFSET are 64-bit in PostgreSQL and SQLite: a page beyond that cannot exist, and asking the
@@ -29,7 +29,7 @@ class PartialPageCountPaginator(Paginator):
             self.count = bottom + len(rows)  # Paginator.count is a cached_property: this is its value
         elif not rows:
             return super().page(number)  # past the end: Django counts, then refuses the page
-        return self._get_page(rows, self.validate_number(number), self)
+        return Page(rows, self.validate_number(number), self)
 
 
 class PageNumberPagination(_Base):

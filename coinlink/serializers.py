@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import ClassVar
 
 from rest_framework import serializers
 
@@ -10,6 +11,7 @@ from rest_framework import serializers
 # No class docstring: drf-spectacular describes a serializer by the first docstring in its MRO, so one
 # here would become the description of every response schema that has none of its own.
 class ModelSerializer(serializers.ModelSerializer):
+    _coinlink_built_fields: ClassVar[dict]  # set per subclass by get_fields, never on this class
     # DRF's ModelSerializer, with the fields it derives from the model built once per class.
     #
     # DRF rebuilds them from the model's metadata every time a serializer is instantiated, which is

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -35,6 +36,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    # Installed only so its tables keep their migrations until a later release drops them: nothing writes
+    # or reads them any more, the Session row is the authority (docs/operations.md, "Retired tables").
     "rest_framework_simplejwt.token_blacklist",
     "corsheaders",
     "django_prometheus",
@@ -108,7 +111,7 @@ else:
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Cache, channel layer, broker ----------------------------------------------------------
+# --- Cache, broker ----------------------------------------------------------------------
 if CONFIG.redis_url:
     CACHES = {
         "default": {
@@ -123,15 +126,9 @@ if CONFIG.redis_url:
             },
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [CONFIG.redis_url], "prefix": "coinlink"},
-        }
-    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "coinlink"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# No CHANNEL_LAYERS: the feed fans out through its own Redis pub/sub hub (docs/realtime.md, decision record).
 
 CELERY_BROKER_URL = CONFIG.redis_url or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -149,7 +146,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Embedded mode has no broker process: tasks run in the calling process.
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED
-CELERY_BEAT_SCHEDULE: dict = {}  # filled by coinlink.schedule, the single source of periodic jobs
+CELERY_BEAT_SCHEDULE: dict = {}  # filled by coinlink.beat_schedule, the single source of periodic jobs
 CELERY_BEAT_SCHEDULER = "coinlink.celery:BeatScheduler"
 CELERY_BEAT_SCHEDULE_FILENAME = CONFIG.celery_beat_schedule_file
 
@@ -170,11 +167,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 JWT_SIGNING_KEY = CONFIG.jwt_signing_key
-SIMPLE_JWT = {
+SIMPLE_JWT: dict[str, Any] = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=CONFIG.jwt_access_ttl),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=CONFIG.jwt_refresh_ttl),
     "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
+    "BLACKLIST_AFTER_ROTATION": False,  # rotation is accounts.services.session_refresh's claim, not simplejwt's
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
     "SIGNING_KEY": CONFIG.jwt_signing_key,
@@ -187,7 +184,7 @@ SIMPLE_JWT = {
 }
 
 # --- DRF and OpenAPI -------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -327,8 +324,6 @@ WS_MAX_FRAMES_PER_SECOND = CONFIG.ws_max_frames_per_second
 WS_PING_SECONDS = CONFIG.ws_ping_seconds
 WS_SESSION_RECHECK_SECONDS = CONFIG.ws_session_recheck_seconds
 REQUIRE_SERVICES = CONFIG.require_services
-# Routes the bench-only baseline view (bench/rest_bench.py); off unless COINLINK_BENCH_VIEWS=1.
-BENCH_VIEWS = CONFIG.bench_views
 
 # --- Logging and Sentry ----------------------------------------------------------------------
 LOGGING = {

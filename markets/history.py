@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from coinlink.embedded_scheduler import task_submit
 from coinlink.errors import DomainError
-from coinlink.scheduler import task_submit
 from markets.models import Asset
 from markets.selectors import candle_history
 

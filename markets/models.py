@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.db import models
 from django.utils import timezone
 
+
+class Digits(TypedDict):
+    """A DecimalField's size, typed so `DecimalField(**PRICE)` is checked like the spelt-out call."""
+
+    max_digits: int
+    decimal_places: int
+
+
 # Prices run from 1e-8 (memecoins) to 1e7; 24 digits with 12 decimals covers 1e-12 .. 1e12.
-PRICE = {"max_digits": 24, "decimal_places": 12}
+PRICE: Digits = {"max_digits": 24, "decimal_places": 12}
 # Market caps and volumes up to 1e15 in the quote currency, with cents.
-AMOUNT = {"max_digits": 22, "decimal_places": 2}
-PERCENT = {"max_digits": 14, "decimal_places": 4}
+AMOUNT: Digits = {"max_digits": 22, "decimal_places": 2}
+PERCENT: Digits = {"max_digits": 14, "decimal_places": 4}
 # Candle volumes are in the base asset (Coinbase); fractional coins, and 1e13+ for tiny-priced tokens.
-VOLUME = {"max_digits": 30, "decimal_places": 8}
+VOLUME: Digits = {"max_digits": 30, "decimal_places": 8}
 
 QUOTES = (("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP"))
 INTERVALS = (("5m", "5 minutes"), ("1h", "1 hour"), ("1d", "1 day"))

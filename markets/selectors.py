@@ -5,14 +5,33 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import F, FilteredRelation, Q, QuerySet
+from django.db.models import F, FilteredRelation, OrderBy, Q, QuerySet
 
 from coinlink import metrics
 from markets import snapshot
 from markets.models import INTERVAL_SECONDS, Asset, Candle, ProviderStatus
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class TickerColumns(TypedDict):
+    """What `asset_list` annotates on each asset: its ticker in the quote, all null before the first price."""
+
+    t_price: Decimal | None
+    t_change_24h: Decimal | None
+    t_change_percent_24h: Decimal | None
+    t_volume_24h: Decimal | None
+    t_market_cap: Decimal | None
+    t_last_updated: datetime | None
+    t_fetched_at: datetime | None
+    t_source: str | None
+
 
 ACTIVE_SYMBOLS_KEY = "markets:active_symbols"
 # {"since": epoch, "causes": {provider: cause}} while no provider answers the ingest (markets.services).
@@ -80,8 +99,9 @@ def market_data_status() -> dict:
 def _market_data_age() -> dict:
     last = snapshot.last_success_get()
     if last is None:
-        newest = ProviderStatus.objects.exclude(last_success=None).order_by("-last_success").first()
-        last = newest.last_success.timestamp() if newest else None
+        newest = ProviderStatus.objects.exclude(last_success=None).order_by("-last_success")
+        success = newest.values_list("last_success", flat=True).first()
+        last = success.timestamp() if success else None
     if last is None:
         return {"status": "stale", "age_seconds": None, "last_success": None}
     age = max(0.0, time.time() - last)
@@ -98,14 +118,16 @@ def providers_unreachable_reason(causes: dict[str, str]) -> str:
     return "providers unreachable: " + "; ".join(f"{name}: {cause}" for name, cause in causes.items())
 
 
-ASSET_ORDERINGS = {
+ASSET_ORDERINGS: dict[str, tuple[str | OrderBy, ...]] = {
     "rank": ("rank", "symbol"),
     "-change_percent_24h": (F("t__change_percent_24h").desc(nulls_last=True), "rank"),
     "-volume_24h": (F("t__volume_24h").desc(nulls_last=True), "rank"),
 }
 
 
-def asset_list(*, quote: str, search: str = "", ordering: str = "rank") -> QuerySet[Asset]:
+def asset_list(
+    *, quote: str, search: str = "", ordering: str = "rank"
+) -> QuerySet[WithAnnotations[Asset, TickerColumns]]:
     """Active assets with their ticker in `quote` (fields t_*; null before the first price)."""
     qs = Asset.objects.filter(is_active=True).annotate(t=FilteredRelation("tickers", condition=Q(tickers__quote=quote)))
     if search:
@@ -122,7 +144,7 @@ def asset_list(*, quote: str, search: str = "", ordering: str = "rank") -> Query
     ).order_by(*ASSET_ORDERINGS[ordering])
 
 
-def asset_dict(*, asset: Asset, quote: str) -> dict:
+def asset_dict(*, asset: WithAnnotations[Asset, TickerColumns], quote: str) -> dict:
     """Contract ticker + {id, coingecko_id, coinbase_product, is_active} for an `asset_list` row."""
     fetched = asset.t_fetched_at
     return {

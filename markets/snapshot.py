@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
+from typing import overload
 
 from django.conf import settings
 from django.core.cache import cache
@@ -35,6 +36,10 @@ _local: dict[str, dict] = {}
 _checked: dict[str, float] = {}
 
 
+@overload
+def _iso(moment: datetime) -> str: ...
+@overload
+def _iso(moment: datetime | None) -> str | None: ...
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -85,8 +90,9 @@ def snapshot_build(*, quote: str, store: bool = True) -> dict:
     timestamp = _iso(datetime.fromtimestamp(built, tz=UTC))
     tail = b'","stale":false}' if tickers else b'","stale":true}'  # a cold start has nothing fresh to offer
     body = b'{"data":[' + b",".join(frags.values()) + b'],"timestamp":"' + timestamp.encode() + tail
+    version = hashlib.blake2b(body, digest_size=10).hexdigest()
     entry = {
-        "version": hashlib.blake2b(body, digest_size=10).hexdigest(),
+        "version": version,
         "quote": quote,
         "built": built,
         "timestamp": timestamp,
@@ -99,7 +105,7 @@ def snapshot_build(*, quote: str, store: bool = True) -> dict:
         "extra": extra,
         "body": body,
     }
-    entry["etag"] = f'"{entry["version"]}"'
+    entry["etag"] = f'"{version}"'
     if store:
         try:
             cache.set(ENTRY_KEY.format(quote=quote), entry, CACHE_TTL)

@@ -1,4 +1,4 @@
-"""Celery interface of markets: thin wrappers over the services (names fixed by coinlink.schedule)."""
+"""Celery interface of markets: thin wrappers over the services (names fixed by coinlink.beat_schedule)."""
 
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ def firing_sql(ticks: list[Tick]) -> tuple[str, list] | None:
     branches: list[str] = []
     params: list = []
 
-    def branch(symbol: str, condition: str, *ranges: tuple[str, Decimal]) -> None:
+    def branch(symbol: str, condition: Condition, *ranges: tuple[str, Decimal]) -> None:
         branches.append(
             "(symbol = %s AND condition = %s" + "".join(f" AND target_value {op} %s" for op, _ in ranges) + ")"
         )
@@ -122,7 +122,7 @@ def alerts_evaluate(*, quote: str, prices: list[dict], previous_prices: dict, no
         return 0
     by_symbol = {t.symbol: t for t in ticks}
     with transaction.atomic():
-        claimed = _claim(quote=quote.lower(), match=match, now=now)
+        claimed = alerts_claim(quote=quote.lower(), match=match, now=now)
         if not claimed:
             return 0
         AlertTrigger.objects.bulk_create(
@@ -143,7 +143,7 @@ def alerts_evaluate(*, quote: str, prices: list[dict], previous_prices: dict, no
     return len(claimed)
 
 
-def _claim(*, quote: str, match: tuple[str, list], now: datetime) -> list[dict]:
+def alerts_claim(*, quote: str, match: tuple[str, list], now: datetime) -> list[dict]:
     """Lock the firing alerts (SKIP LOCKED), then mark them fired with one UPDATE; returns them by id.
 
     Rows a concurrent evaluator holds are skipped, and rows it committed are re-checked under the

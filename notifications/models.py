@@ -39,7 +39,7 @@ class Priority(models.TextChoices):
 
 
 # Which NotificationSettings switch governs each notification type.
-TYPE_SWITCH = {
+TYPE_SWITCH: dict[str, str] = {
     NotificationType.PRICE_ALERT: "price_alerts",
     NotificationType.NEWS_UPDATE: "news_updates",
     NotificationType.SYSTEM_ALERT: "system_alerts",

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 from django.conf import settings
 
 from coinlink import metrics
-from realtime import data, events
+from realtime import async_selectors, events
 from realtime.hub import GroupKey, Hub, hub_current
 from realtime.middleware import handshake_refused
 from realtime.outbox import Outbox, TickerBatch
@@ -41,7 +41,7 @@ class FeedConsumer:
         self.user_id: str | None = None
         self.session_id: str | None = None
         self.outbox = Outbox(send)
-        self.hub: Hub | None = None
+        self.hub: Hub = hub_current()  # built inside the server's event loop (see as_asgi)
         self._tokens = float(settings.WS_MAX_FRAMES_PER_SECOND)
         self._tokens_at = time.monotonic()
 
@@ -67,7 +67,6 @@ class FeedConsumer:
             await self._send({"type": "websocket.close"})
             return
         self.quote = quote
-        self.hub = hub_current()
         await self.hub.start()
         await self._send({"type": "websocket.accept"})
         metrics.WS_OPEN.inc()
@@ -155,7 +154,7 @@ class FeedConsumer:
         symbols = self._symbols_field(frame)
         if symbols is None:
             return
-        known = await data.symbols_known(symbols=symbols)
+        known = await async_selectors.symbols_known(symbols=symbols)
         unknown = [s for s in symbols if s not in known]
         if unknown:
             self._error("unknown_symbols", f"Unknown symbols: {', '.join(unknown)}.", symbols=unknown)
@@ -175,7 +174,7 @@ class FeedConsumer:
         if symbols is None:
             return
         if self.symbols is None:
-            top = self.hub.top.get(self.quote) or await data.symbols_top(limit=20)
+            top = self.hub.top.get(self.quote) or await async_selectors.symbols_top(limit=20)
             current = frozenset(top)
         else:
             current = self.symbols
@@ -189,7 +188,7 @@ class FeedConsumer:
             self._error("invalid_frame", '"token" must be an access token string.')
             return
         try:
-            user_id, email, session_id = await data.token_identity(token=token)
+            user_id, email, session_id = await async_selectors.token_identity(token=token)
         except InvalidToken:
             self._error("invalid_token", "Token is invalid or expired.")
             return

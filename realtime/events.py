@@ -178,9 +178,10 @@ def sessions_revoked_publish(*, user_id: str, session_ids: list[str], reason: st
     )
 
 
-def channel_name() -> str:
-    """The pub/sub channel: Redis pub/sub ignores DB numbers, so the DB is part of the name."""
-    url = settings.CONFIG.redis_url or ""
+def channel_name(*, redis_url: str | None = None) -> str:
+    """The pub/sub channel on `redis_url` (default: REDIS_URL): pub/sub ignores DB numbers, so the DB is
+    part of the name. Given `redis_url`, it needs no Django setup (the benchmarks listen on it)."""
+    url = (settings.CONFIG.redis_url if redis_url is None else redis_url) or ""
     path = urlparse(url).path.strip("/")
     db = path if path.isdigit() else "0"
     return f"coinlink:{db}:realtime"

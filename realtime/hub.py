@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from realtime import data, events
+from realtime import async_selectors, events
 from realtime.outbox import TickerBatch
 
 if TYPE_CHECKING:
@@ -60,6 +60,30 @@ def subscriber_name() -> str:
     return f"coinlink-realtime-{os.getpid()}"
 
 
+class FeedUnsubscribed(RuntimeError):
+    """This process serves sockets, but its hub has no live subscription to the feed channel."""
+
+
+def bus_status() -> dict:
+    """`/readyz`'s `channel_layer` check: the feed's pub/sub bus (the project has no Channels layer).
+
+    With Redis: the channel answers and `subscribers` is how many server processes listen on it;
+    in a process that serves sockets, its own hub must be subscribed (not in a reconnect backoff).
+    """
+    if not settings.CONFIG.redis_url:
+        return {"backend": "in-process"}
+    from coinlink.redis import get_redis
+
+    [(_, subscribers)] = get_redis().pubsub_numsub(events.channel_name())
+    status = {"backend": "redis", "subscribers": subscribers}
+    serving = [hub for loop, hub in list(_hubs.items()) if hub.started and not loop.is_closed()]
+    if serving:
+        if not any(hub.subscribed for hub in serving):
+            raise FeedUnsubscribed("the feed subscription of this process is down")
+        status["subscribed"] = True
+    return status
+
+
 # Group key: (quote, symbols) where symbols None means "the top 20 by rank".
 GroupKey = tuple[str, frozenset[str] | None]
 
@@ -73,16 +97,21 @@ class Hub:
         self.consumers: set[FeedConsumer] = set()
         self.top: dict[str, list[str]] = {}
         self._ready = asyncio.Event()
+        self.subscribed = False  # read by bus_status() from a request thread
         self._tasks: list[asyncio.Task] = []
         self._snapshots: dict[tuple, tuple[int, float, asyncio.Future]] = {}
         self._generation: dict[str, int] = defaultdict(int)
 
     # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return bool(self._tasks)
+
     async def start(self) -> None:
         """Start the subscription and the periodic jobs once; wait (bounded) until subscribed."""
         if not self._tasks:
-            if settings.CONFIG.redis_url:
-                self._tasks.append(self.loop.create_task(self._subscribe_forever(), name="realtime-subscribe"))
+            if redis_url := settings.CONFIG.redis_url:
+                self._tasks.append(self.loop.create_task(self._subscribe_forever(redis_url), name="realtime-subscribe"))
             else:
                 self._ready.set()
             self._tasks.append(self.loop.create_task(self._ping_forever(), name="realtime-ping"))
@@ -207,7 +236,7 @@ class Hub:
     async def _snapshot_fill(self, key: tuple, future: asyncio.Future) -> None:
         quote, symbols = key
         try:
-            result = await data.ticker_snapshot(quote=quote, symbols=symbols, limit=TOP_LIMIT)
+            result = await async_selectors.ticker_snapshot(quote=quote, symbols=symbols, limit=TOP_LIMIT)
         except Exception as exc:
             if self._snapshots.get(key, (0, 0, None))[2] is future:
                 del self._snapshots[key]  # a failure is not worth remembering
@@ -221,13 +250,13 @@ class Hub:
         future.set_result(batch)
 
     # -- periodic jobs --------------------------------------------------------------------------
-    async def _subscribe_forever(self) -> None:
+    async def _subscribe_forever(self, redis_url: str) -> None:
         import redis.asyncio as aioredis
 
         backoff, gap = 0.5, False
         while True:
             client = aioredis.Redis.from_url(
-                settings.CONFIG.redis_url,
+                redis_url,
                 socket_connect_timeout=2,
                 socket_keepalive=True,
                 health_check_interval=15,
@@ -236,6 +265,7 @@ class Hub:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(events.channel_name())
+                self.subscribed = True
                 self._ready.set()
                 backoff = 0.5
                 if gap:
@@ -249,6 +279,7 @@ class Hub:
             except Exception as exc:
                 logger.warning("realtime subscription lost (%s); retrying in %.1fs", exc.__class__.__name__, backoff)
             finally:
+                self.subscribed = False
                 await _quietly(pubsub.aclose())
                 await _quietly(client.aclose())
             await asyncio.sleep(backoff)
@@ -285,7 +316,7 @@ class Hub:
             if not session_ids:
                 continue
             try:
-                ended = await data.sessions_ended(session_ids=session_ids)
+                ended = await async_selectors.sessions_ended(session_ids=session_ids)
             except Exception:
                 logger.warning("session re-check failed", exc_info=True)
                 continue

@@ -10,6 +10,7 @@ import logging
 from collections import Counter
 from urllib.parse import urlparse
 
+from asgiref.typing import ASGI3Application
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
@@ -42,8 +43,8 @@ class AllowedOriginValidator(OriginValidator):
     `server`). So `PORT=8765 scripts/run`, `manage.py serve --port 8765` and a bare uvicorn all work.
     """
 
-    def __init__(self, application):
-        self.application = application
+    def __init__(self, application: ASGI3Application):
+        self.inner = application  # not `application`: Channels types that one as ASGI2 or ASGI3
         self.allowed_origins = ()
 
     async def __call__(self, scope, receive, send):
@@ -53,7 +54,7 @@ class AllowedOriginValidator(OriginValidator):
             metrics.WS_CLOSED.labels("origin_refused").inc()
             shown = "no Origin header" if origin is None else f"Origin {origin[:200]!r} is not allowed"
             return await deny(scope, receive, send, reason=f"{shown} (allowed: {', '.join(allowed) or 'none'})")
-        return await self.application(scope, receive, send)
+        return await self.inner(scope, receive, send)
 
     def _matches(self, origin: str, allowed: list[str]) -> bool:
         try:

@@ -14,7 +14,7 @@ import time
 import weakref
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,7 +117,7 @@ class Outbox:
     takes that send over and finishes it, and everything after it queues or coalesces behind it.
     """
 
-    def __init__(self, send: Callable[[dict], Awaitable[None]]):
+    def __init__(self, send: Callable[[dict], Coroutine[Any, Any, None]]):  # stepped by hand: a coroutine
         self._send = send
         self._queue: deque[tuple[str, str]] = deque()
         self.pending: TickerBatch | None = None
@@ -155,10 +155,10 @@ class Outbox:
         if self.close_code is not None:
             return
         if self.pending is None:
-            self.pending = batch
             if not self.holding and self._idle():
-                self._write_pending_inline()
+                self._write_batch_inline(batch)
                 return
+            self.pending = batch
         else:
             if not self.holding:
                 _DROPPED_TICKER.inc()
@@ -190,8 +190,7 @@ class Outbox:
         """The writer task is parked with nothing queued: a frame can be written right here."""
         return self._waiter is not None and self._stalled is None and not self._queue
 
-    def _write_pending_inline(self) -> None:
-        batch, self.pending = self.pending, None
+    def _write_batch_inline(self, batch: TickerBatch) -> None:
         self.seq += 1
         latency = None if batch.observed_at is None else max(0.0, time.time() - batch.observed_at)
         self._write_inline(batch.text(self.seq), None, latency)

@@ -40,7 +40,7 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class NoUnknownFieldsMixin:
+class NoUnknownFieldsMixin(serializers.Serializer):
     """Unknown or read-only keys in a request body are a 400, not silently dropped."""
 
     def to_internal_value(self, data):
@@ -139,7 +139,9 @@ class AccountsErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
     code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    errors = serializers.DictField(  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
     trace_id = serializers.CharField()
 
 

@@ -6,6 +6,8 @@ other fields load the row with `request_user_row`.
 
 from __future__ import annotations
 
+from typing import cast
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -18,6 +20,7 @@ from accounts.api import serializers as s
 from accounts.authentication import request_user_row
 from accounts.emails import email_limit_key
 from accounts.exceptions import InvalidToken
+from accounts.models import User
 from accounts.tokens import SESSION_CLAIM
 from coinlink import metrics
 from coinlink.errors import RateLimited
@@ -71,9 +74,9 @@ def _tokens_response(body: dict, status_code: int = status.HTTP_200_OK) -> Respo
     return Response(body, status=status_code, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _session_id(request) -> str | None:
-    token = getattr(request, "auth", None)
-    return token.get(SESSION_CLAIM) if token is not None else None
+def _session_id(request) -> str:
+    """The session of the access token that authenticated the request (every caller requires one)."""
+    return request.auth[SESSION_CLAIM]
 
 
 # --- /api/v2/auth/ -----------------------------------------------------------------------------
@@ -265,7 +268,7 @@ class SessionListView(ListAPIView):
     serializer_class = s.SessionSerializer
 
     def get_queryset(self):
-        return selectors.session_list(user=self.request.user)
+        return selectors.session_list(user=cast(User, self.request.user))  # IsAuthenticated: never anonymous
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "current_session_id": _session_id(self.request)}
@@ -287,5 +290,5 @@ class SessionDetailView(APIView):
         responses={204: None, **_errors(401, 404)},
     )
     def delete(self, request, session_id):
-        services.session_revoke(user=request.user, session_id=session_id)
+        services.user_session_revoke(user=request.user, session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -101,10 +101,11 @@ async def listen_publishes(redis_url: str, rec: Recorder, until: float) -> None:
     """The ingest's side of feed delivery: observed_at -> the one PUBLISH on Redis (realtime.events)."""
     import redis.asyncio as aioredis
 
-    db = (urlparse(redis_url).path or "/0").strip("/") or "0"
+    from realtime.events import channel_name  # the name only: this process never sets Django up
+
     client = aioredis.from_url(redis_url)
     pubsub = client.pubsub()
-    await pubsub.subscribe(f"coinlink:{db}:realtime")
+    await pubsub.subscribe(channel_name(redis_url=redis_url))
     try:
         for _ in range(10_000_000):
             if time.time() > until:

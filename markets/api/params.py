@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import overload
 
 from django.conf import settings
 
@@ -24,6 +25,10 @@ def quote(params) -> str:
     return value
 
 
+@overload
+def limit(params, *, default: int, maximum: int, name: str = "limit") -> int: ...
+@overload
+def limit(params, *, default: None, maximum: int, name: str = "limit") -> int | None: ...
 def limit(params, *, default: int | None, maximum: int, name: str = "limit") -> int | None:
     raw = params.get(name)
     if raw is None or raw == "":

@@ -6,7 +6,9 @@ from rest_framework import serializers
 class MarketErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    errors = serializers.DictField(  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
     trace_id = serializers.CharField()
 
 
@@ -20,12 +22,12 @@ class TickerSerializer(serializers.Serializer):
     market_cap = serializers.FloatField(allow_null=True)
     rank = serializers.IntegerField()
     last_updated = serializers.DateTimeField()
-    source = serializers.ChoiceField(choices=["coingecko", "coinbase"])
+    source = serializers.ChoiceField(choices=["coingecko", "coinbase"])  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
     stale = serializers.BooleanField(help_text="True when this price is older than the staleness limit.")
 
 
 class TickerListSerializer(serializers.Serializer):
-    data = TickerSerializer(many=True)
+    data = TickerSerializer(many=True)  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
     timestamp = serializers.DateTimeField()
     stale = serializers.BooleanField()
 
@@ -37,7 +39,7 @@ class AssetSerializer(TickerSerializer):
     is_active = serializers.BooleanField()
     price = serializers.FloatField(allow_null=True)
     last_updated = serializers.DateTimeField(allow_null=True)
-    source = serializers.CharField(allow_null=True)
+    source = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
 
 
 class AssetPageSerializer(serializers.Serializer):
@@ -88,6 +90,6 @@ class LegacyBitcoinDataSerializer(serializers.Serializer):
 
 
 class LegacyBitcoinSerializer(serializers.Serializer):
-    data = LegacyBitcoinDataSerializer()
+    data = LegacyBitcoinDataSerializer()  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
     timestamp = serializers.DateTimeField()
     cached = serializers.BooleanField()

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.urls import path
 
 from markets.api import views
@@ -12,8 +11,3 @@ urlpatterns = [
     path("v2/market/<str:symbol>/history", views.HistoryView.as_view(), name="market-history"),
     path("bitcoin/price", views.LegacyBitcoinPriceView.as_view(), name="legacy-bitcoin-price"),
 ]
-
-if settings.BENCH_VIEWS:  # load-test baseline only (bench/rest_bench.py); never on by default
-    from markets.api.bench import bench_constant
-
-    urlpatterns.append(path("bench/constant", bench_constant, name="bench-constant"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotModified
@@ -62,6 +63,7 @@ def cached_response(request, body: bytes, etag: str | None = None) -> HttpRespon
     if etag is None:
         etag = '"' + hashlib.blake2b(body, digest_size=10).hexdigest() + '"'
     header = request.META.get("HTTP_IF_NONE_MATCH")
+    response: HttpResponse
     if header is not None and _etag_matches(header, etag):
         response = HttpResponseNotModified()
     else:
@@ -80,6 +82,7 @@ class BytesView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    get: Callable[..., HttpResponse]  # every BytesView defines it
 
     def dispatch(self, request, *args, **kwargs):
         self.args, self.kwargs, self.request = args, kwargs, request
@@ -87,10 +90,10 @@ class BytesView(APIView):
             try:
                 return self.get(request, *args, **kwargs)
             except Exception as exc:
-                response = response_for_exception(exc)
-                if response is None:
+                error = response_for_exception(exc)
+                if error is None:
                     raise
-                return response
+                return error
         if request.method == "OPTIONS":
             response = HttpResponse(status=200)
         else:
@@ -133,13 +136,13 @@ class PriceView(BytesView):
     )
     def get(self, request, symbol: str):
         quote = params.quote(request.GET) if request.GET else "usd"
-        symbol = params.path_symbol(symbol)
+        wanted = params.path_symbol(symbol)
         entry = snapshot.snapshot_get(quote=quote)
-        if symbol is None or symbol not in entry["frags"]:
-            raise _missing(symbol)
+        if wanted is None or wanted not in entry["frags"]:
+            raise _missing(wanted)
         stale = snapshot.stale_symbols(entry)
-        tag = entry["etags"][symbol] + ("-s" if symbol in stale else "")
-        return cached_response(request, snapshot.fragment(entry, symbol, stale), f'"{tag}"')
+        tag = entry["etags"][wanted] + ("-s" if wanted in stale else "")
+        return cached_response(request, snapshot.fragment(entry, wanted, stale), f'"{tag}"')
 
 
 def _missing(symbol: str | None) -> DomainError:
@@ -180,8 +183,8 @@ class HistoryView(BytesView):
         quote = params.quote(query)
         interval = params.choice(query, "interval", ("5m", "1h", "1d"), "1h")
         period = params.choice(query, "period", tuple(selectors.PERIOD_SECONDS), "7d")
-        symbol = params.path_symbol(symbol)
-        asset = selectors.asset_active_get(symbol=symbol) if symbol else None
+        wanted = params.path_symbol(symbol)
+        asset = selectors.asset_active_get(symbol=wanted) if wanted else None
         if asset is None:
             raise NotFound("Unknown symbol.", code="unknown_symbol")
         body, etag, pending = history_get(asset=asset, quote=quote, interval=interval, period=period)

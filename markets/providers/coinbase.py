@@ -96,12 +96,15 @@ def parse_ticker(ticker, stats, *, symbol: str) -> TickerRow:
         raise Rejected(f"crossed book: bid {bid} > ask {ask}")
     open_24h = v.price(stats.get("open"), "open", required=False)
     base_volume = v.base_volume(stats.get("volume", ticker.get("volume")), "volume")
-    change = None if open_24h is None else price - open_24h
+    change = change_percent = None
+    if open_24h is not None:
+        change = price - open_24h
+        change_percent = v.change_percent(change / open_24h * 100, "change percent")
     return TickerRow(
         symbol=symbol,
         price=price,
         change_24h=change,
-        change_percent_24h=None if change is None else v.change_percent(change / open_24h * 100, "change percent"),
+        change_percent_24h=change_percent,
         # Coinbase reports volume in the base asset; the contract's volume_24h is in the quote currency.
         volume_24h=None if base_volume is None else v.amount(base_volume * price, "quote volume"),
         market_cap=None,

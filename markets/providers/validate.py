@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Literal, overload
 
 from coinlink import metrics
 
@@ -56,6 +57,14 @@ PERCENT_PLACES = Decimal("0.0001")
 VOLUME_PLACES = Decimal("1e-8")
 
 
+@overload
+def number(
+    value, name: str, *, required: Literal[True] = True, minimum=None, maximum=None, positive=False, places=None
+) -> Decimal: ...
+@overload
+def number(
+    value, name: str, *, required: bool, minimum=None, maximum=None, positive=False, places=None
+) -> Decimal | None: ...
 def number(
     value, name: str, *, required: bool = True, minimum=None, maximum=None, positive=False, places=None
 ) -> Decimal | None:
@@ -88,6 +97,10 @@ def number(
     return result
 
 
+@overload
+def price(value, name: str = "price", *, required: Literal[True] = True) -> Decimal: ...
+@overload
+def price(value, name: str = "price", *, required: bool) -> Decimal | None: ...
 def price(value, name: str = "price", *, required: bool = True) -> Decimal | None:
     return number(
         value, name, required=required, positive=True, minimum=PRICE_MIN, maximum=PRICE_MAX, places=PRICE_PLACES

@@ -11,7 +11,7 @@ COOLDOWN_MIN_SECONDS = 60
 COOLDOWN_MAX_SECONDS = 30 * 86400
 
 
-class RejectUnknownFieldsMixin:
+class RejectUnknownFieldsMixin(serializers.Serializer):
     """A misspelt field is a 400, not silently ignored (read-only fields echoed back are fine)."""
 
     def validate(self, attrs):
@@ -113,5 +113,7 @@ class ErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
     code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    errors = serializers.DictField(  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
     trace_id = serializers.CharField()

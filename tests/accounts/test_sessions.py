@@ -398,7 +398,7 @@ def test_the_session_list_needs_a_token(anon_client):
 
 
 def test_tokens_purge_deletes_long_ended_sessions_and_expired_tokens_idempotently(owner):
-    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
     from accounts.tasks import tokens_purge
 
@@ -406,19 +406,24 @@ def test_tokens_purge_deletes_long_ended_sessions_and_expired_tokens_idempotentl
     long_ago = timezone.now() - timedelta(days=31)
     Session.objects.filter(pk=old["session_id"]).update(expires_at=long_ago)
     Session.objects.filter(pk=recent["session_id"]).update(revoked_at=timezone.now() - timedelta(days=1))
-    old_jti = Session.objects.get(pk=old["session_id"]).refresh_jti
-    OutstandingToken.objects.filter(jti=old_jti).update(expires_at=long_ago)
+    # Rows an earlier release wrote to simplejwt's tables: the purge drains them (nothing writes them now).
+    expired = OutstandingToken.objects.create(user=owner, jti="a" * 32, token="sha256:x", expires_at=long_ago)
+    BlacklistedToken.objects.create(token=expired)
+    unexpired = OutstandingToken.objects.create(
+        user=owner, jti="b" * 32, token="sha256:y", expires_at=timezone.now() + timedelta(days=1)
+    )
 
     assert tokens_purge.apply().get() == {"sessions": 1, "tokens": 1}
     assert tokens_purge.apply().get() == {"sessions": 0, "tokens": 0}
     assert {str(i) for i in Session.objects.values_list("id", flat=True)} == {recent["session_id"], live["session_id"]}
-    assert not OutstandingToken.objects.filter(jti=old_jti).exists()
+    assert list(OutstandingToken.objects.all()) == [unexpired]
+    assert not BlacklistedToken.objects.exists()
     assert works(live)
 
 
 def test_the_purge_task_is_registered_under_its_scheduled_name():
+    from coinlink.beat_schedule import beat_schedule
     from coinlink.celery import app
-    from coinlink.schedule import beat_schedule
 
     app.loader.import_default_modules()  # what a worker does at start: autodiscovery
 

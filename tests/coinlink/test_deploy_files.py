@@ -114,10 +114,10 @@ def test_the_proxy_sends_ws_with_upgrade_headers_and_everything_else_to_web(comp
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
 def test_the_nginx_config_is_accepted_by_nginx(tmp_path):
-    from bench import nginx
+    from deploy.nginx import loopback
 
     # Compose resolves the service names and mounts the paths; here they are loopback and tmp_path.
-    conf = nginx.render(tmp_path, web_port=8000, ws_port=8001, proxy_port=8080)
+    conf = loopback.render(tmp_path, web_port=8000, ws_port=8001, proxy_port=8080)
     result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -152,6 +152,11 @@ def test_the_docker_context_leaves_out_local_state():
     ignored = (ROOT / ".dockerignore").read_text().split()
     for entry in (".git", ".venv", ".env", ".coinlink-dev-secrets", "db.sqlite3*"):
         assert entry in ignored
+
+
+def test_the_image_ships_no_benchmarks():
+    entries = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    assert "bench" in entries  # the whole directory: bench/ runs from a checkout against the product
 
 
 def test_the_entrypoint_is_valid_shell_and_knows_every_role():
@@ -287,26 +292,8 @@ def test_the_systemd_examples_cover_every_process_with_one_beat_and_a_oneshot_mi
     assert len(used) == len(set(used)) == 3  # web, ws, worker: never a shared directory
 
 
-def test_the_fanout_bench_runs_the_production_websocket_flags():
-    from bench.ws_fanout import _server_command
-
-    unit = (ROOT / "deploy/systemd/coinlink-ws.service").read_text()
-    production = re.search(r"^ExecStart=(.*)$", unit, re.MULTILINE).group(1).split()
-    bench = _server_command("uvicorn", 8001)
-    ws_flags = {flag: production[i + 1] for i, flag in enumerate(production) if flag.startswith("--ws")}
-    assert {"--ws", "--ws-per-message-deflate", "--ws-max-size", "--ws-ping-interval", "--ws-ping-timeout"} <= set(
-        ws_flags
-    )
-    # docs/performance.md's numbers are only about production if the bench serves /ws the same way.
-    for flag, value in ws_flags.items():
-        assert bench[bench.index(flag) + 1] == value, flag
-    # The production default is what the bench measures as `uvicorn-2w`: two processes sharing the port.
-    two = _server_command("uvicorn-2w", 8001)
-    assert production[production.index("--workers") + 1] == two[two.index("--workers") + 1] == "2"
-
-
 def test_every_periodic_job_expires_before_its_next_run(settings):
-    from coinlink.schedule import beat_schedule
+    from coinlink.beat_schedule import beat_schedule
 
     schedule = beat_schedule()
     assert "markets-ingest" in schedule

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from bench import nginx
+from deploy.nginx import loopback
 from tests.coinlink.procs import BIN, ROOT, child_env, free_port, http_fetch, http_get, start_gunicorn, stop, wait_until
 
 pytestmark = [
@@ -49,7 +49,7 @@ def stack(tmp_path_factory, django_db_setup):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    proxy = nginx.start(tmp, web_port=web_port, ws_port=ws_port, proxy_port=proxy_port)
+    proxy = loopback.start(tmp, web_port=web_port, ws_port=ws_port, proxy_port=proxy_port)
     base = f"http://127.0.0.1:{proxy_port}"
     try:
         wait_until(lambda: http_get(f"http://127.0.0.1:{web_port}/health")[0] == 200, timeout=30)
@@ -326,7 +326,7 @@ def proxy_without_app(tmp_path_factory):
     """The shipped config with nothing listening behind it: the app is down or restarting."""
     tmp = tmp_path_factory.mktemp("proxy-no-app")
     proxy_port = free_port()
-    proxy = nginx.start(tmp, web_port=free_port(), ws_port=free_port(), proxy_port=proxy_port)
+    proxy = loopback.start(tmp, web_port=free_port(), ws_port=free_port(), proxy_port=proxy_port)
     base = f"http://127.0.0.1:{proxy_port}"
     try:
         wait_until(lambda: http_get(f"{base}/proxy-health")[0] == 200, timeout=10)

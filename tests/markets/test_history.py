@@ -203,7 +203,7 @@ def test_a_backfill_that_would_wait_past_its_deadline_gives_up(monkeypatch):
 def test_embedded_the_in_process_scheduler_fills_the_series_after_the_request(
     anon_client, history, settings, django_capture_on_commit_callbacks
 ):
-    from coinlink.scheduler import InProcessScheduler
+    from coinlink.embedded_scheduler import InProcessScheduler
 
     settings.EMBEDDED = True  # no broker: Celery is eager there, so the request must not run the task itself
     candles = eth_candles(history.router)

@@ -50,6 +50,6 @@ def test_it_keeps_only_each_users_newest_notifications_past_the_inbox_cap(owner,
 
 
 def test_the_purge_is_scheduled():
-    from coinlink.schedule import beat_schedule
+    from coinlink.beat_schedule import beat_schedule
 
     assert beat_schedule()["notifications-purge"]["task"] == "notifications.tasks.notifications_purge"

@@ -142,14 +142,14 @@ async def test_it_delivers_a_fired_alert_as_a_notification(open_feed, owner, tok
 
 
 async def test_it_closes_sockets_of_a_revoked_session_with_4001(open_feed, owner, tokens):
-    from accounts.services import session_revoke
+    from accounts.services import user_session_revoke
 
     doomed = await sync_to_async(tokens)()
     kept = await sync_to_async(tokens)()
     revoked_feed, _ = await _signed_in(open_feed, doomed["access_token"])
     other_session_feed, _ = await _signed_in(open_feed, kept["access_token"])
 
-    await sync_to_async(session_revoke)(user=owner, session_id=doomed["session_id"])
+    await sync_to_async(user_session_revoke)(user=owner, session_id=doomed["session_id"])
 
     assert await revoked_feed.closed_code(timeout=3) == 4001
     await other_session_feed.send({"type": "ping"})
@@ -167,7 +167,7 @@ async def test_it_closes_every_socket_of_the_user_on_logout_all(open_feed, owner
 
 async def test_it_rechecks_sessions_even_when_the_revocation_broadcast_is_lost(open_feed, owner, tokens, settings):
     from accounts import signals
-    from accounts.services import session_revoke
+    from accounts.services import user_session_revoke
     from coinlink import wiring
 
     settings.WS_SESSION_RECHECK_SECONDS = 1
@@ -175,7 +175,7 @@ async def test_it_rechecks_sessions_even_when_the_revocation_broadcast_is_lost(o
     feed, _ = await _signed_in(open_feed, issued["access_token"])
     signals.sessions_revoked.disconnect(dispatch_uid="coinlink.sessions_revoked")
     try:
-        await sync_to_async(session_revoke)(user=owner, session_id=issued["session_id"])
+        await sync_to_async(user_session_revoke)(user=owner, session_id=issued["session_id"])
     finally:
         signals.sessions_revoked.connect(wiring.on_sessions_revoked, dispatch_uid="coinlink.sessions_revoked")
     assert await feed.closed_code(timeout=4) == 4001

@@ -194,6 +194,47 @@ async def test_it_holds_one_redis_subscription_per_process_whatever_the_socket_c
 
 
 @pytest.mark.redis
+async def test_readyz_channel_layer_counts_the_processes_listening_on_the_feed(open_feed):
+    from coinlink.ops import CHECKS
+
+    check = sync_to_async(CHECKS["channel_layer"])
+    before = await check()
+    feed = await open_feed()
+    await feed.receive_type("connected")
+
+    assert before == {"backend": "redis", "subscribers": 0}  # no hub in this process serves sockets yet
+    assert await check() == {"backend": "redis", "subscribers": 1, "subscribed": True}
+
+
+@pytest.mark.redis
+async def test_readyz_fails_the_channel_layer_while_this_processs_subscription_is_down(open_feed):
+    import redis.asyncio as aioredis
+    from django.conf import settings
+    from django.test import Client
+
+    from realtime.hub import subscriber_name
+
+    feed = await open_feed()
+    await feed.receive_type("connected")
+    hub = hub_current()
+    admin = aioredis.Redis.from_url(settings.CONFIG.redis_url)
+    try:
+        for client in await admin.client_list():
+            if client["name"] == subscriber_name():
+                await admin.client_kill(client["addr"])
+        await _until(lambda: not hub.subscribed)
+        down = (await sync_to_async(Client().get)("/readyz")).json()
+        await _until(lambda: hub.subscribed, timeout=15)  # the hub reconnects by itself
+        up = (await sync_to_async(Client().get)("/readyz")).json()
+    finally:
+        await admin.aclose()
+
+    assert down["checks"]["channel_layer"]["status"] == "fail"
+    assert down["checks"]["channel_layer"]["error"] == "FeedUnsubscribed"
+    assert up["checks"]["channel_layer"]["status"] == "ok"
+
+
+@pytest.mark.redis
 def test_it_namespaces_the_channel_with_the_redis_db(settings):
     assert events.channel_name() == f"coinlink:{settings.CONFIG.redis_url.rsplit('/', 1)[1]}:realtime"
 
@@ -264,17 +305,17 @@ async def test_it_keeps_the_snapshot_cache_bounded_whatever_clients_subscribe_to
 
 
 async def test_it_takes_a_burst_of_100_concurrent_connects(open_feed, store_prices, settings, monkeypatch):
-    import realtime.data
+    import realtime.async_selectors
 
     settings.WS_MAX_PER_IP = 200
     await store_prices({"BTC": "1"})
-    reads, real_snapshot = [], realtime.data.ticker_snapshot
+    reads, real_snapshot = [], realtime.async_selectors.ticker_snapshot
 
     async def counting_snapshot(**kwargs):
         reads.append(kwargs)
         return await real_snapshot(**kwargs)
 
-    monkeypatch.setattr(realtime.data, "ticker_snapshot", counting_snapshot)
+    monkeypatch.setattr(realtime.async_selectors, "ticker_snapshot", counting_snapshot)
     feeds = await asyncio.gather(*(open_feed(client=("127.0.0.1", port)) for port in range(40000, 40100)))
     assert all(feed.accepted for feed in feeds)
     for feed in feeds:

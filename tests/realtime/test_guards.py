@@ -208,15 +208,15 @@ async def test_it_survives_its_backends_failing(open_feed, store_prices, monkeyp
     """The database or cache failing under a frame costs the client an error frame, never the socket."""
     from django.db import OperationalError
 
-    import realtime.data
+    import realtime.async_selectors
 
     await store_prices({"BTC": "1"})
 
     async def unavailable(**kwargs):
         raise OperationalError("the database is unavailable")
 
-    monkeypatch.setattr(realtime.data, "ticker_snapshot", unavailable)
-    monkeypatch.setattr(realtime.data, "symbols_known", unavailable)
+    monkeypatch.setattr(realtime.async_selectors, "ticker_snapshot", unavailable)
+    monkeypatch.setattr(realtime.async_selectors, "symbols_known", unavailable)
     feed = await open_feed()
     await feed.receive_type("connected")
     snapshot = await feed.receive_type("crypto_ticker_update")

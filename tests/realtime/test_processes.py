@@ -36,7 +36,7 @@ async def _frame(ws, frame_type: str, timeout: float = 5) -> dict:
 
 
 async def test_it_delivers_cycles_notifications_and_revocations_from_two_processes(store_prices, owner):
-    from accounts.services import session_revoke
+    from accounts.services import user_session_revoke
     from tests.factories import tokens_for
 
     await store_prices({"BTC": "100", "ETH": "10"})
@@ -64,7 +64,7 @@ async def test_it_delivers_cycles_notifications_and_revocations_from_two_process
             for ws in (a, b):
                 assert (await _frame(ws, "notification"))["data"] == notification
 
-            await sync_to_async(session_revoke)(user=owner, session_id=issued["session_id"])
+            await sync_to_async(user_session_revoke)(user=owner, session_id=issued["session_id"])
             for ws in (a, b):
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await _frame(ws, "never", timeout=5)

@@ -41,9 +41,9 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, no_scheduler: bool, **options):
         import uvicorn
 
-        from coinlink.scheduler import start_embedded_scheduler
+        from coinlink.embedded_scheduler import start_embedded_scheduler
 
-        mode = "embedded (SQLite, in-process cache, channel layer and schedule)" if settings.EMBEDDED else "services"
+        mode = "embedded (SQLite, in-process cache, feed and schedule)" if settings.EMBEDDED else "services"
         self.stdout.write(
             f"CoinLink on http://{host}:{port}/  ·  API docs http://{host}:{port}/api/docs  ·  "
             f"admin http://{host}:{port}/admin/  ·  WebSocket ws://{host}:{port}/ws  ·  mode: {mode}",

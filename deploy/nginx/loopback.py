@@ -1,8 +1,10 @@
 """Runs the repository's nginx config (deploy/nginx/) on loopback, in front of local web/ws servers.
 
 The same files compose mounts, with only addresses and paths rewritten: the proxy tests
-(tests/coinlink/test_proxy.py) and the REST benchmark (bench/rest_bench.py) both use it, so neither
-measures or checks a proxy config other than the shipped one.
+(tests/coinlink/test_proxy.py) and the benchmarks (bench/rest_bench.py, bench/stack.py) both use it,
+so neither measures or checks a proxy config other than the shipped one. It lives beside the files it
+rewrites, so a change to them meets the rewrites here; `import deploy.nginx.loopback` from the
+repository root.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import getpass
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
 FILES = ("coinlink.conf", "coinlink-proxy.inc", "coinlink-ws.inc")
 
 
@@ -35,7 +37,7 @@ def render(
     conf_d.mkdir(parents=True, exist_ok=True)
     (tmp / "cache").mkdir(exist_ok=True)
     for name in FILES:
-        text = (ROOT / "deploy/nginx" / name).read_text().replace("/etc/nginx/conf.d/", f"{conf_d}/")
+        text = (HERE / name).read_text().replace("/etc/nginx/conf.d/", f"{conf_d}/")
         text = text.replace("server web:8000", f"server 127.0.0.1:{web_port}")
         text = text.replace("server web:8002", f"server 127.0.0.1:{probe_port or web_port}")
         text = text.replace("server ws:8001", f"server 127.0.0.1:{ws_port}")
@@ -59,6 +61,6 @@ def render(
 
 def start(tmp: Path, **options) -> subprocess.Popen:
     conf = render(tmp, **options)
-    return subprocess.Popen(
-        ["nginx", "-p", str(tmp), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    # A test and bench tool: the nginx on PATH, with the config just written under `tmp`.
+    command = ["nginx", "-p", str(tmp), "-c", str(conf)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603

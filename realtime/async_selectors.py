@@ -1,4 +1,4 @@
-"""The feed's reads from other apps, as small awaitable helpers (async code never calls the ORM itself)."""
+"""Other apps' selectors (markets, accounts) wrapped as awaitables for the feed: async code never calls the ORM."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import time
 
 from django.conf import settings
 
-logger = logging.getLogger("coinlink.scheduler")
+logger = logging.getLogger("coinlink.embedded_scheduler")
 
 
 # Tasks submitted in the embedded default, run by the scheduler thread between its jobs.
@@ -74,8 +74,8 @@ def start_embedded_scheduler() -> InProcessScheduler | None:
     if not settings.EMBEDDED:
         logger.info("REDIS_URL is set: Celery beat owns the schedule, the in-process scheduler stays off")
         return None
+    from coinlink.beat_schedule import beat_schedule
     from coinlink.celery import app
-    from coinlink.schedule import beat_schedule
 
     app.loader.import_default_modules()
     scheduler = InProcessScheduler(beat_schedule())

@@ -1,6 +1,7 @@
 """A bare Django view returning a constant 2 kB JSON: the baseline the hot path is measured against.
 
-Routed only with COINLINK_BENCH_VIEWS=1 (see markets/api/urls.py and bench/rest_bench.py).
+Routed only by the bench's own URLconf (bench/urls.py, under DJANGO_SETTINGS_MODULE=bench.settings);
+the product never routes it.
 """
 
 import json

@@ -2,7 +2,7 @@ import threading
 import time
 
 from coinlink.celery import app
-from coinlink.scheduler import InProcessScheduler, start_embedded_scheduler, task_submit
+from coinlink.embedded_scheduler import InProcessScheduler, start_embedded_scheduler, task_submit
 
 calls: list[dict] = []
 ran = threading.Event()
@@ -58,7 +58,7 @@ def test_it_stays_off_when_celery_beat_owns_the_schedule(settings):
 
 
 def test_the_beat_schedule_expires_each_ingest_before_the_next_is_due(settings):
-    from coinlink.schedule import beat_schedule
+    from coinlink.beat_schedule import beat_schedule
 
     settings.MARKET_POLL_SECONDS = 30
     entry = beat_schedule()["markets-ingest"]

@@ -1,5 +1,5 @@
 """The periodic jobs, defined once: Celery beat runs them in production, the in-process
-scheduler (coinlink.scheduler) in the embedded default. Never both."""
+scheduler (coinlink.embedded_scheduler) in the embedded default. Never both."""
 
 from __future__ import annotations
 
