@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import NOTIFICATION_SWITCHES
 from coinlink.errors import DomainError, RateLimited
 from coinlink.ratelimit import limit
-from notifications.delivery import Draft, notifications_create
+from notifications.delivery import Draft, email_allowed, notifications_create
 from notifications.models import (
     PERCENT_CONDITIONS,
     Alert,
@@ -185,6 +185,21 @@ def security_alert_new_device(*, user, ip_address: str, user_agent: str) -> Noti
     return created[0] if created else None
 
 
+def security_alert_password_changed(*, user) -> Notification | None:
+    """A security_alert that the password was changed and every other session ended (honours the user's settings)."""
+    draft = Draft(
+        user_id=user.pk,
+        type=NotificationType.SECURITY_ALERT,
+        title="Your password was changed",
+        message="The password of your account was changed and other sessions were signed out. "
+        "If this was not you, reset your password now.",
+        priority=Priority.HIGH,
+    )
+    with transaction.atomic():
+        created = notifications_create(drafts=[draft])
+    return created[0] if created else None
+
+
 def notification_email_send(*, notification_id: str, retry: bool = False) -> bool:
     """Mail one notification to its user; True when sent now, False when already sent or gone.
 
@@ -193,6 +208,8 @@ def notification_email_send(*, notification_id: str, retry: bool = False) -> boo
     """
     note = Notification.objects.select_related("user").filter(pk=notification_id, emailed_at=None).first()
     if note is None or not note.user.is_active:
+        return False
+    if not email_allowed(notification_type=note.type, address_verified=note.user.is_verified):
         return False
     if not retry and not _email_budget_left(note.user.email):  # a retry was counted on its first try
         logger.warning("notification mail not sent: hourly budget of its recipient spent (%s)", note.pk)
