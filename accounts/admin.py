@@ -65,7 +65,7 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "first_name", "last_name")
     readonly_fields = ("id", "created_at", "last_login")
     inlines = (PreferencesInline, SessionInline)
-    actions = ("revoke_all_sessions",)
+    actions = ("revoke_all_sessions", "resend_verification")
     fieldsets = (
         (None, {"fields": ("id", "email", "password")}),
         ("Name", {"fields": ("first_name", "last_name")}),
@@ -89,6 +89,13 @@ class UserAdmin(DjangoUserAdmin):
         for user in queryset:
             count += len(services.sessions_revoke(user_id=user.pk, reason="admin"))
         self.message_user(request, f"Revoked {count} session(s).", messages.SUCCESS)
+
+    @admin.action(description="Mail a new verification link (unverified users only)")
+    def resend_verification(self, request, queryset):
+        users = list(queryset.filter(is_verified=False, is_active=True))
+        for user in users:
+            services.email_verify_request(user=user)
+        self.message_user(request, f"Verification mail queued for {len(users)} user(s).", messages.SUCCESS)
 
 
 @admin.register(Session)
