@@ -215,3 +215,60 @@ def test_reset_is_limited_per_client_address(anon_client, db):
     answers = [ask_reset(anon_client, f"someone{n}@example.com", ip="203.0.113.5").status_code for n in range(6)]
 
     assert answers == [202] * 5 + [429]
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_the_link_goes_to_the_stored_address_whatever_spelling_was_typed(anon_client, owner, mailbox, worker):
+    """Full-width letters and capitals fold to the account's address; the mail goes to that, never to the input."""
+    assert ask_reset(anon_client, " ＯＷＮＥＲ@Example.COM ").status_code == 202
+
+    mailbox.wait_for(owner.email)
+    assert [m["To"] for m in mailbox.messages] == ["owner@example.com"]
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_password_change_through_the_api_voids_pending_reset_links(anon_client, owner, password, mailbox, worker):
+    link = reset_link(anon_client, mailbox, owner)
+    session = tokens_for(owner)
+
+    changed = bearer(anon_client, session["access_token"]).post(
+        "/api/v2/auth/password", {"old_password": password, "new_password": NEW_PASSWORD}, format="json"
+    )
+    anon_client.credentials()
+
+    assert changed.status_code == 204
+    assert confirm(anon_client, link, "another fine passphrase 9").json()["code"] == "invalid_token"
+    assert mailbox.wait_for(owner.email, 2)[1]["Subject"] == "[CoinLink] Your password was changed"
+
+
+@pytest.mark.postgres
+def test_two_simultaneous_confirms_with_one_token_succeed_once(owner, transactional_db):
+    import threading
+
+    from django.db import connection
+
+    from accounts import onetime, recovery
+    from accounts.exceptions import InvalidOneTimeToken
+
+    token = onetime.token_issue(user=owner, purpose="password_reset", email=owner.email, ttl_seconds=60)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def attempt(new_password: str) -> None:
+        barrier.wait()
+        try:
+            recovery.password_reset_confirm(token=token, new_password=new_password)
+            outcomes.append("changed")
+        except InvalidOneTimeToken:
+            outcomes.append("invalid_token")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt, args=(p,)) for p in (NEW_PASSWORD, "another fine passphrase 9")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(outcomes) == ["changed", "invalid_token"]
