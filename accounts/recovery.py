@@ -42,10 +42,7 @@ def password_reset_mail_send(*, email: str) -> bool:
     user = User.objects.filter(email=email, is_active=True).first()
     if user is None:
         return False
-    token = onetime.token_issue(
-        user=user, purpose=Purpose.PASSWORD_RESET, email=user.email, ttl_seconds=settings.PASSWORD_RESET_TTL
-    )
-    account_mail_send(kind="password_reset", to=user.email, user=user, link=_link("reset-password", token))
+    _link_mail(user=user, purpose=Purpose.PASSWORD_RESET, to=user.email, page="reset-password")
     return True
 
 
@@ -72,10 +69,7 @@ def email_verify_mail_send(*, user_id: str) -> bool:
     user = User.objects.filter(pk=user_id, is_active=True, is_verified=False).first()
     if user is None:
         return False
-    token = onetime.token_issue(
-        user=user, purpose=Purpose.EMAIL_VERIFY, email=user.email, ttl_seconds=settings.EMAIL_VERIFY_TTL
-    )
-    account_mail_send(kind="email_verify", to=user.email, user=user, link=_link("verify-email", token))
+    _link_mail(user=user, purpose=Purpose.EMAIL_VERIFY, to=user.email, page="verify-email")
     return True
 
 
@@ -110,10 +104,7 @@ def email_change_mail_send(*, user_id: str, new_email: str) -> bool:
     account_mail_send(kind="email_change_notice", to=user.email, user=user, new_email=new_email)
     if User.objects.filter(email=new_email).exists():
         return False  # its owner learns nothing, and neither does the requester
-    token = onetime.token_issue(
-        user=user, purpose=Purpose.EMAIL_CHANGE, email=new_email, ttl_seconds=settings.EMAIL_VERIFY_TTL
-    )
-    account_mail_send(kind="email_change", to=new_email, user=user, link=_link("confirm-email", token))
+    _link_mail(user=user, purpose=Purpose.EMAIL_CHANGE, to=new_email, page="confirm-email")
     return True
 
 
@@ -147,8 +138,12 @@ def _claimed_user(*, token: str, purpose: str) -> User:
     return row.user
 
 
-def _link(page: str, token: str) -> str:
-    return f"{settings.FRONTEND_URL}/{page}?{urlencode({'token': token})}"
+def _link_mail(*, user: User, purpose: str, to: str, page: str) -> None:
+    """Issue a token for `purpose` (older ones die) and mail `to` the SPA page that takes it."""
+    ttl = settings.PASSWORD_RESET_TTL if purpose == Purpose.PASSWORD_RESET else settings.EMAIL_VERIFY_TTL
+    token = onetime.token_issue(user=user, purpose=purpose, email=to, ttl_seconds=ttl)
+    link = f"{settings.FRONTEND_URL}/{page}?{urlencode({'token': token})}"
+    account_mail_send(kind=purpose, to=to, user=user, link=link)
 
 
 def password_changed_mail_send(*, user_id: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -58,6 +59,24 @@ def start_gunicorn(env: dict[str, str], stderr=subprocess.DEVNULL) -> subprocess
     """The HTTP API as production's `web` runs it: gunicorn with deploy/gunicorn.conf.py."""
     command = [str(BIN / "gunicorn"), "coinlink.wsgi:application", "--config", str(ROOT / "deploy/gunicorn.conf.py")]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+@contextlib.contextmanager
+def gunicorn_on_test_database(**env: str | None):
+    """A gunicorn (one worker unless `WEB_CONCURRENCY` says) on a free port, serving the migrated test
+    database; yields the port once /health answers, stops it after."""
+    from tests.realtime.servers import database_url_of_tests
+
+    port = free_port()
+    overrides = {"WEB_CONCURRENCY": "1", "PROMETHEUS_MULTIPROC_DIR": None, "LOG_LEVEL": "warning", **env}
+    process = start_gunicorn(
+        child_env(DATABASE_URL=database_url_of_tests(), HOST="127.0.0.1", PORT=str(port), **overrides)
+    )
+    try:
+        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/health")[0] == 200, timeout=30)
+        yield port
+    finally:
+        stop(process)
 
 
 def child_env(**overrides: str | None) -> dict[str, str]:

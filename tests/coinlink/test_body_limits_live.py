@@ -8,32 +8,15 @@ import json
 
 import pytest
 
-from tests.coinlink.procs import child_env, free_port, http_get, start_gunicorn, stop, wait_until
+from tests.coinlink.procs import gunicorn_on_test_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker):
-    from tests.realtime.servers import database_url_of_tests
-
-    port = free_port()
-    env = child_env(
-        DATABASE_URL=database_url_of_tests(),  # the migrated test database, not the developer's
-        HOST="127.0.0.1",
-        PORT=str(port),
-        WEB_CONCURRENCY="1",
-        PROMETHEUS_MULTIPROC_DIR=None,
-        MAX_REQUEST_BODY_BYTES="4096",
-        RATELIMIT_ENABLED="false",
-        LOG_LEVEL="warning",
-    )
-    process = start_gunicorn(env)
-    try:
-        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/health")[0] == 200, timeout=30)
+    with gunicorn_on_test_database(MAX_REQUEST_BODY_BYTES="4096", RATELIMIT_ENABLED="false") as port:
         yield port
-    finally:
-        stop(process)
 
 
 def _post(port: int, chunks, headers: dict) -> tuple[int, dict]:
