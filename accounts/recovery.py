@@ -8,6 +8,7 @@ a raw token never leaves the worker except in the mail itself.
 from __future__ import annotations
 
 import functools
+import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 
 from accounts import onetime
+from accounts.emails import inbox_budget_left
 from accounts.exceptions import InvalidOneTimeToken, ValidationFailed
 from accounts.models import User
 from accounts.onetime import Purpose
@@ -26,6 +28,12 @@ from accounts.services import (
     password_changed_announce,
     task_enqueue,
 )
+
+logger = logging.getLogger("accounts")
+
+# Link mails one inbox may receive an hour, summed over every account and flow that names it.
+LINK_MAILS_PER_HOUR = 10
+
 
 # --- password reset ----------------------------------------------------------------------------
 
@@ -42,8 +50,7 @@ def password_reset_mail_send(*, email: str) -> bool:
     user = User.objects.filter(email=email, is_active=True).first()
     if user is None:
         return False
-    _link_mail(user=user, purpose=Purpose.PASSWORD_RESET, to=user.email, page="reset-password")
-    return True
+    return _link_mail(user=user, purpose=Purpose.PASSWORD_RESET, to=user.email, page="reset-password")
 
 
 def password_reset_confirm(*, token: str, new_password: str) -> None:
@@ -69,8 +76,7 @@ def email_verify_mail_send(*, user_id: str) -> bool:
     user = User.objects.filter(pk=user_id, is_active=True, is_verified=False).first()
     if user is None:
         return False
-    _link_mail(user=user, purpose=Purpose.EMAIL_VERIFY, to=user.email, page="verify-email")
-    return True
+    return _link_mail(user=user, purpose=Purpose.EMAIL_VERIFY, to=user.email, page="verify-email")
 
 
 def email_verify_confirm(*, token: str) -> User:
@@ -104,8 +110,7 @@ def email_change_mail_send(*, user_id: str, new_email: str) -> bool:
     account_mail_send(kind="email_change_notice", to=user.email, user=user, new_email=new_email)
     if User.objects.filter(email=new_email).exists():
         return False  # its owner learns nothing, and neither does the requester
-    _link_mail(user=user, purpose=Purpose.EMAIL_CHANGE, to=new_email, page="confirm-email")
-    return True
+    return _link_mail(user=user, purpose=Purpose.EMAIL_CHANGE, to=new_email, page="confirm-email")
 
 
 def email_change_confirm(*, token: str) -> User:
@@ -138,12 +143,20 @@ def _claimed_user(*, token: str, purpose: str) -> User:
     return row.user
 
 
-def _link_mail(*, user: User, purpose: str, to: str, page: str) -> None:
-    """Issue a token for `purpose` (older ones die) and mail `to` the SPA page that takes it."""
+def _link_mail(*, user: User, purpose: str, to: str, page: str) -> bool:
+    """Issue a token for `purpose` (older ones die) and mail `to` the SPA page that takes it.
+
+    An inbox gets at most LINK_MAILS_PER_HOUR links, however many accounts name it (sign-ups,
+    email changes and resends in a stranger's name must not flood them).
+    """
+    if not inbox_budget_left(to, group="account-link-mail", per_hour=LINK_MAILS_PER_HOUR):
+        logger.warning("%s link not mailed: the hourly budget of its inbox is spent", purpose)
+        return False
     ttl = settings.PASSWORD_RESET_TTL if purpose == Purpose.PASSWORD_RESET else settings.EMAIL_VERIFY_TTL
     token = onetime.token_issue(user=user, purpose=purpose, email=to, ttl_seconds=ttl)
     link = f"{settings.FRONTEND_URL}/{page}?{urlencode({'token': token})}"
     account_mail_send(kind=purpose, to=to, user=user, link=link)
+    return True
 
 
 def password_changed_mail_send(*, user_id: str) -> bool:

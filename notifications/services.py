@@ -13,9 +13,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from accounts.emails import inbox_budget_left
 from accounts.models import NOTIFICATION_SWITCHES
-from coinlink.errors import DomainError, RateLimited
-from coinlink.ratelimit import limit
+from coinlink.errors import DomainError
 from notifications.delivery import Draft, email_allowed, notifications_create
 from notifications.models import (
     PERCENT_CONDITIONS,
@@ -230,22 +230,10 @@ def notification_email_send(*, notification_id: str, retry: bool = False) -> boo
 def _email_budget_left(address: str) -> bool:
     """Count one mail against its recipient's hourly budget; False once that is spent.
 
-    Sign-up does not verify addresses, so without a cap anyone could have us mail a stranger as
-    often as their alerts fire. `+tags` are folded, so more accounts for one inbox share its budget.
+    Security alerts are mailed to unverified addresses too, so without a cap anyone could have us
+    mail a stranger as often as an account in their name signs in from somewhere new.
     """
-    local, _, domain = address.lower().partition("@")
-    recipient = f"{local.split('+', 1)[0]}@{domain}"
-    try:
-        limit(
-            None,
-            group="notification-email",
-            key=lambda group, request: recipient,
-            rate=f"{settings.NOTIFICATION_EMAILS_PER_HOUR}/h",
-            fail_open=True,
-        )
-    except RateLimited:
-        return False
-    return True
+    return inbox_budget_left(address, group="notification-email", per_hour=settings.NOTIFICATION_EMAILS_PER_HOUR)
 
 
 # --- Announcements --------------------------------------------------------------------------

@@ -236,3 +236,19 @@ def test_unknown_fields_are_refused(anon_client, db, path):
 
     assert response.status_code == 400
     assert "admin" in response.json()["errors"]
+
+
+def test_one_inbox_gets_at_most_ten_links_an_hour_however_many_accounts_name_it(db, monkeypatch):
+    """Sign-ups in a stranger's name (one per +tag) and their resends must not flood the stranger."""
+    import django_ratelimit.core
+    from django.core import mail
+
+    from accounts.tasks import email_verify_mail
+
+    monkeypatch.setattr(django_ratelimit.core.time, "time", lambda: 1_800_000_000.0)  # one window
+    strangers = [User.objects.create_user(email=f"victim+{n}@example.org") for n in range(4)]
+
+    sent = [email_verify_mail.apply(kwargs={"user_id": str(u.pk)}).get() for u in strangers for _ in range(3)]
+
+    assert len(mail.outbox) == 10
+    assert sent == [True] * 10 + [False] * 2  # a spent budget is not an error to retry
