@@ -45,20 +45,13 @@ class CoinLinkUserChangeForm(UserChangeForm):
         fields = "__all__"
 
 
-class CoinLinkPasswordChangeForm(AdminPasswordChangeForm):
-    def save(self, commit=True):
-        user = super().save(commit=commit)
-        if commit:
-            # Staff set a password when an account is compromised: whoever holds its tokens is out now.
-            services.sessions_revoke(user_id=user.pk, reason="password_changed")
-        return user
-
-
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = CoinLinkUserChangeForm
     add_form = CoinLinkUserCreationForm
-    change_password_form = CoinLinkPasswordChangeForm
+    # A password staff set (an account is compromised) ends every session through Django's change
+    # hook (accounts.passwords.SessionsEndOnChange), like every other route a password takes.
+    change_password_form = AdminPasswordChangeForm
     ordering = ("-created_at",)
     list_display = ("email", "first_name", "last_name", "is_active", "is_staff", "is_verified", "created_at")
     list_filter = ("is_active", "is_staff", "is_verified")
