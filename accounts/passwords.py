@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 from django.core.exceptions import ValidationError
 from zxcvbn import zxcvbn
 
 # zxcvbn's own ceiling: its matching grows fast with length, and 72 characters of a weak pattern
 # are weak whatever follows.
 ESTIMATE_MAX_LENGTH = 72
+# zxcvbn keeps each call's user inputs in a module-global dictionary: two threads estimating at once
+# would score one password against the other user's email and names.
+_ESTIMATE_LOCK = threading.Lock()
 
 
 class StrengthValidator:
@@ -21,7 +26,8 @@ class StrengthValidator:
 
     def validate(self, password: str, user=None) -> None:
         inputs = [value for value in (getattr(user, "email", ""), *_names(user)) if value]
-        result = zxcvbn(password[:ESTIMATE_MAX_LENGTH], user_inputs=inputs)
+        with _ESTIMATE_LOCK:
+            result = zxcvbn(password[:ESTIMATE_MAX_LENGTH], user_inputs=inputs)
         if result["score"] >= self.min_score:
             return
         feedback = result["feedback"]
