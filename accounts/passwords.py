@@ -44,8 +44,8 @@ class SessionsEndOnChange:
     """Checks nothing; Django calls `password_changed` after any `set_password` + `save`.
 
     That is every route a password takes (the API, a reset, the admin, `manage.py changepassword`,
-    a shell), but not a hash upgrade at login. Whoever held the old password is signed out and
-    pending reset links die.
+    a shell), but not a hash upgrade at login. Whoever held the old password is signed out, pending
+    reset links die, and a user whose account was in use hears of it.
     """
 
     def validate(self, password: str, user=None) -> None:

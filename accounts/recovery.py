@@ -7,7 +7,6 @@ a raw token never leaves the worker except in the mail itself.
 
 from __future__ import annotations
 
-import functools
 import logging
 from urllib.parse import urlencode
 
@@ -25,8 +24,8 @@ from accounts.services import (
     PASSWORD_MAX_LENGTH,
     _email,
     _password_validate,
-    password_changed_announce,
     task_enqueue,
+    user_password_store,
 )
 
 logger = logging.getLogger("accounts")
@@ -54,7 +53,7 @@ def password_reset_mail_send(*, email: str) -> bool:
 
 
 def password_reset_confirm(*, token: str, new_password: str) -> None:
-    """Set the new password; every session ends (the change hook), and the user hears of it.
+    """Set the new password; every session ends, and the user hears of it.
 
     A weak password rolls the claim back, so the link still works for a better one. The link came to
     the address, so the address is proven too.
@@ -62,10 +61,8 @@ def password_reset_confirm(*, token: str, new_password: str) -> None:
     with transaction.atomic():
         user = _claimed_user(token=token, purpose=Purpose.PASSWORD_RESET)
         _password_validate(new_password, user=user, field="new_password")
-        user.set_password(new_password)
         user.is_verified = True
-        user.save(update_fields=["password", "is_verified"])
-        transaction.on_commit(functools.partial(password_changed_announce, user=user), robust=True)
+        user_password_store(user=user, password=new_password, also=("is_verified",))
 
 
 # --- email verification ------------------------------------------------------------------------

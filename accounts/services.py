@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -86,7 +87,9 @@ def user_signup(
     if User.objects.filter(email=user.email).exists():
         _count("signup", "rejected")
         raise ValidationFailed({"email": [EMAIL_TAKEN]})
-    user.set_password(password)  # hash outside the transaction: it takes a quarter second on purpose
+    # Hashed outside the transaction (a quarter second on purpose), and not with set_password: a first
+    # password is no change, so Django's change hook must not announce one.
+    user.password = make_password(password)
     user.last_login = timezone.now()
     try:
         with transaction.atomic():
@@ -395,21 +398,32 @@ def user_password_change(*, user: User, session_id: str, old_password: str, new_
     if new_password == old_password:
         raise ValidationFailed({"new_password": ["The new password must differ from the current one."]})
     _password_validate(new_password, user=user, field="new_password")
-    user.set_password(new_password)
-    # Django's change hook (accounts.passwords) would end every session; here the current one stays,
-    # so this service does the hook's work itself, as Django's own hash upgrade skips the hook.
-    user._password = None
-    with transaction.atomic():
-        user.save(update_fields=["password"])
-        user_password_changed(user=user, keep_session_id=session_id)
-        transaction.on_commit(functools.partial(password_changed_announce, user=user), robust=True)
+    user_password_store(user=user, password=new_password, keep_session_id=session_id)
     _count("password_change", "success")
 
 
-def user_password_changed(*, user: User, keep_session_id: str | None = None) -> None:
-    """A new password is stored: pending reset links die and the sessions end (all, or all but one)."""
+def user_password_store(
+    *, user: User, password: str, keep_session_id: str | None = None, also: tuple[str, ...] = ()
+) -> None:
+    """Save a new (validated) password and the fields in `also`; the sessions end (but `keep_session_id`)
+    and the user hears of it. Does the change hook's work itself, as it must know which session to keep."""
+    user.set_password(password)
+    user._password = None  # as Django's own hash upgrade does: no change hook for this save
+    with transaction.atomic():
+        user.save(update_fields=["password", *also])
+        user_password_changed(user=user, keep_session_id=keep_session_id, announce=True)
+
+
+def user_password_changed(*, user: User, keep_session_id: str | None = None, announce: bool | None = None) -> None:
+    """A new password is stored: pending reset links die and the sessions end (all, or all but one).
+
+    After the commit the user hears of it when `announce`; left None (the change hook: the admin,
+    `changepassword`, a shell), when the account was in use: signed in before, or sessions ended now.
+    """
     onetime.tokens_void(user_id=user.pk, purpose=onetime.Purpose.PASSWORD_RESET)
-    sessions_revoke(user_id=user.pk, reason="password_changed", keep_session_id=keep_session_id)
+    revoked = sessions_revoke(user_id=user.pk, reason="password_changed", keep_session_id=keep_session_id)
+    if announce or (announce is None and (revoked or user.last_login is not None)):
+        transaction.on_commit(functools.partial(password_changed_announce, user=user), robust=True)
 
 
 def password_changed_announce(*, user: User) -> None:

@@ -45,6 +45,8 @@ def test_sign_up_mails_a_verification_link_that_proves_the_address(anon_client, 
     assert profile["is_verified"] is True
     anon_client.credentials()
     assert follow(anon_client, VERIFY, link).json()["code"] == "invalid_token"  # once only
+    # A first password is no change: no "password changed" mail came before the verification.
+    assert [m["Subject"] for m in mailbox.to("newcomer@example.com")] == ["[CoinLink] Confirm your email address"]
 
 
 @pytest.mark.postgres

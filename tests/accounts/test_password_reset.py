@@ -165,6 +165,7 @@ def test_changepassword_ends_every_session_and_voids_pending_reset_links(
     assert bearer(anon_client, session["access_token"]).get("/api/v2/auth/verify").status_code == 401
     anon_client.credentials()
     assert confirm(anon_client, link).json()["code"] == "invalid_token"
+    assert mailbox.wait_for(owner.email, 2)[1]["Subject"] == "[CoinLink] Your password was changed"
 
 
 def test_a_token_never_sent_is_refused_in_the_contract_shape(anon_client, owner):
