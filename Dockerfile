@@ -40,6 +40,7 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(64))')"
     ALLOWED_HOSTS=build.invalid \
     DATABASE_URL=postgres://build@build.invalid:5432/build \
     REDIS_URL=redis://build.invalid:6379/0 \
+    FRONTEND_URL=https://build.invalid \
     python manage.py collectstatic --noinput --verbosity 0 \
  && python -m compileall -q /app/coinlink /app/accounts /app/markets /app/notifications /app/realtime \
  && chmod 0755 /app/deploy/docker-entrypoint.sh

@@ -45,27 +45,20 @@ class CoinLinkUserChangeForm(UserChangeForm):
         fields = "__all__"
 
 
-class CoinLinkPasswordChangeForm(AdminPasswordChangeForm):
-    def save(self, commit=True):
-        user = super().save(commit=commit)
-        if commit:
-            # Staff set a password when an account is compromised: whoever holds its tokens is out now.
-            services.sessions_revoke(user_id=user.pk, reason="password_changed")
-        return user
-
-
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = CoinLinkUserChangeForm
     add_form = CoinLinkUserCreationForm
-    change_password_form = CoinLinkPasswordChangeForm
+    # A password staff set (an account is compromised) ends every session through Django's change
+    # hook (accounts.passwords.SessionsEndOnChange), like every other route a password takes.
+    change_password_form = AdminPasswordChangeForm
     ordering = ("-created_at",)
     list_display = ("email", "first_name", "last_name", "is_active", "is_staff", "is_verified", "created_at")
     list_filter = ("is_active", "is_staff", "is_verified")
     search_fields = ("email", "first_name", "last_name")
     readonly_fields = ("id", "created_at", "last_login")
     inlines = (PreferencesInline, SessionInline)
-    actions = ("revoke_all_sessions",)
+    actions = ("revoke_all_sessions", "resend_verification")
     fieldsets = (
         (None, {"fields": ("id", "email", "password")}),
         ("Name", {"fields": ("first_name", "last_name")}),
@@ -89,6 +82,13 @@ class UserAdmin(DjangoUserAdmin):
         for user in queryset:
             count += len(services.sessions_revoke(user_id=user.pk, reason="admin"))
         self.message_user(request, f"Revoked {count} session(s).", messages.SUCCESS)
+
+    @admin.action(description="Mail a new verification link (unverified users only)")
+    def resend_verification(self, request, queryset):
+        users = list(queryset.filter(is_verified=False, is_active=True))
+        for user in users:
+            services.email_verify_request(user=user)
+        self.message_user(request, f"Verification mail queued for {len(users)} user(s).", messages.SUCCESS)
 
 
 @admin.register(Session)

@@ -52,3 +52,21 @@ def email_limit_key(value: str) -> str:
         return email_normalize(folded)
     except ValidationError:
         return folded.strip().lower()[:MAX_LENGTH]
+
+
+def inbox_budget_left(address: str, *, group: str, per_hour: int) -> bool:
+    """Count one mail to this inbox against its hourly budget in `group`; False once that is spent.
+
+    `+tags` fold into one inbox, so more accounts for one inbox share its budget. Fails open: a cache
+    outage must not stop mail (the request limits in front of the senders fail closed).
+    """
+    from coinlink.errors import RateLimited
+    from coinlink.ratelimit import limit
+
+    local, _, domain = address.lower().partition("@")
+    inbox = f"{local.split('+', 1)[0]}@{domain}"
+    try:
+        limit(None, group=group, key=lambda group, request: inbox, rate=f"{per_hour}/h", fail_open=True)
+    except RateLimited:
+        return False
+    return True

@@ -37,3 +37,11 @@ class ValidationFailed(DomainError):
     def __init__(self, errors: dict[str, list[str]]):
         field, messages = next(iter(errors.items()))
         super().__init__(f"{field}: {messages[0]}", errors=errors)
+
+
+class InvalidOneTimeToken(DomainError):
+    """A mailed token (reset, verification, email change) unknown, used, voided or expired: one answer for all."""
+
+    status_code = 400
+    code = "invalid_token"
+    detail = "This link is invalid or has expired. Ask for a new one."

@@ -150,3 +150,31 @@ class Preferences(models.Model):
 
     def __str__(self) -> str:
         return f"preferences of {self.user_id}"
+
+
+class AccountToken(models.Model):
+    """A one-time token mailed to prove control of an address: password reset, verification, email change.
+
+    Only the SHA-256 of the token is stored: the token has 256 random bits, so a fast hash is enough,
+    and a copy of the database hands out no resets. `email` is the address the token was sent to
+    (for an email change, the new address); a token is good only while that still makes sense.
+    """
+
+    class Purpose(models.TextChoices):
+        PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
+        EMAIL_VERIFY = "email_verify"
+        EMAIL_CHANGE = "email_change"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="account_tokens")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    digest = models.CharField(max_length=64, unique=True)
+    email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "purpose"], name="accounts_token_purpose_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} token of {self.user_id}"

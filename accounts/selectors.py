@@ -101,6 +101,11 @@ def access_token_user(*, token: str) -> tuple[User, str]:
     return user, access[SESSION_CLAIM]
 
 
+def user_is_verified(*, user_id) -> bool:
+    """Whether the user proved their address (followed a mailed link); False for an unknown id."""
+    return User.objects.filter(pk=user_id, is_verified=True).exists()
+
+
 def session_list(*, user: User):
     """The user's live sessions, most recently used first."""
     return Session.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()).order_by(

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -17,7 +18,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from accounts import session_cache, signals
+from accounts import onetime, session_cache, signals
 from accounts.devices import device_fingerprint, ip_clean, user_agent_clean
 from accounts.emails import email_normalize
 from accounts.exceptions import InvalidCredentials, InvalidToken, TokenReused, ValidationFailed
@@ -85,13 +86,16 @@ def user_signup(
     if User.objects.filter(email=user.email).exists():
         _count("signup", "rejected")
         raise ValidationFailed({"email": [EMAIL_TAKEN]})
-    user.set_password(password)  # hash outside the transaction: it takes a quarter second on purpose
+    # Hashed outside the transaction (a quarter second on purpose), and not with set_password: a first
+    # password is no change, so Django's change hook must not announce one.
+    user.password = make_password(password)
     user.last_login = timezone.now()
     try:
         with transaction.atomic():
             user.save(force_insert=True)
             Preferences.objects.create(user=user)
             _, tokens, _ = _session_start(user=user, client=client)
+            email_verify_request(user=user)
     except IntegrityError:  # the same email signed up concurrently
         _count("signup", "rejected")
         raise ValidationFailed({"email": [EMAIL_TAKEN]}) from None
@@ -141,6 +145,25 @@ def _password_validate(password: str, *, user: User, field: str) -> None:
         password_validation.validate_password(password, user=user)
     except ValidationError as error:
         raise ValidationFailed({field: list(error.messages)}) from None
+
+
+def email_verify_request(*, user: User) -> None:
+    """Have a verification link mailed to the user's address (a task issues the token and sends it)."""
+    from accounts.tasks import email_verify_mail
+
+    task_enqueue(email_verify_mail, user_id=str(user.pk))
+
+
+def task_enqueue(task, **kwargs) -> None:
+    """Enqueue after the commit; a broker outage loses that mail (logged) but never fails the request."""
+
+    def send() -> None:
+        try:
+            task.delay(**kwargs)
+        except Exception:
+            logger.exception("could not enqueue %s", task.name)
+
+    transaction.on_commit(send)
 
 
 # --- sessions and tokens -----------------------------------------------------------------------
@@ -339,11 +362,40 @@ def user_password_change(*, user: User, session_id: str, old_password: str, new_
     if new_password == old_password:
         raise ValidationFailed({"new_password": ["The new password must differ from the current one."]})
     _password_validate(new_password, user=user, field="new_password")
-    user.set_password(new_password)
-    with transaction.atomic():
-        user.save(update_fields=["password"])
-        sessions_revoke(user_id=user.pk, reason="password_changed", keep_session_id=session_id)
+    user_password_store(user=user, password=new_password, keep_session_id=session_id)
     _count("password_change", "success")
+
+
+def user_password_store(
+    *, user: User, password: str, keep_session_id: str | None = None, also: tuple[str, ...] = ()
+) -> None:
+    """Save a new (validated) password and the fields in `also`; the sessions end (but `keep_session_id`)
+    and the user hears of it. Does the change hook's work itself, as it must know which session to keep."""
+    user.set_password(password)
+    user._password = None  # type: ignore[attr-defined]  # Django's marker (not in the stubs): as its own hash upgrade does, no change hook for this save
+    with transaction.atomic():
+        user.save(update_fields=["password", *also])
+        user_password_changed(user=user, keep_session_id=keep_session_id, announce=True)
+
+
+def user_password_changed(*, user: User, keep_session_id: str | None = None, announce: bool | None = None) -> None:
+    """A new password is stored: pending reset links die and the sessions end (all, or all but one).
+
+    After the commit the user hears of it when `announce`; left None (the change hook: the admin,
+    `changepassword`, a shell), when the account was in use: signed in before, or sessions ended now.
+    """
+    onetime.tokens_void(user_id=user.pk, purpose=onetime.Purpose.PASSWORD_RESET)
+    revoked = sessions_revoke(user_id=user.pk, reason="password_changed", keep_session_id=keep_session_id)
+    if announce or (announce is None and (revoked or user.last_login is not None)):
+        transaction.on_commit(functools.partial(password_changed_announce, user=user), robust=True)
+
+
+def password_changed_announce(*, user: User) -> None:
+    """After the commit: tell the user in the app (a listener) and by mail (a task), whatever the address's state."""
+    from accounts.tasks import password_changed_mail
+
+    _send(signals.password_changed, user=user)
+    task_enqueue(password_changed_mail, user_id=str(user.pk))
 
 
 def user_profile_update(*, user: User, **names: str) -> User:
@@ -399,6 +451,7 @@ def tokens_purge(*, batch: int = 5000) -> dict[str, int]:
     return {
         "sessions": _delete_in_batches(Session.objects.filter(ended), batch),
         "tokens": _delete_in_batches(OutstandingToken.objects.filter(expires_at__lt=now), batch),
+        "account_tokens": onetime.tokens_purge(now=now),
     }
 
 

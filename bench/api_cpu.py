@@ -60,6 +60,7 @@ def configure(database_url: str, redis_url: str) -> None:
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         PUBLIC_ORIGINS="https://coinlink.bench",
+        FRONTEND_URL="https://coinlink.bench",
         CORS_ALLOWED_ORIGINS="https://coinlink.bench",
         SECURE_PROXY_SSL_HEADER="true",
         TRUSTED_PROXIES=f"{PROXY}/32",

@@ -53,6 +53,7 @@ def _env(args, run_dir: Path) -> dict[str, str]:
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
         REDIS_URL=args.redis_url,
         PUBLIC_ORIGINS=ORIGIN,
+        FRONTEND_URL=ORIGIN,
         CORS_ALLOWED_ORIGINS=ORIGIN,
         SECURE_PROXY_SSL_HEADER="true",
         TRUSTED_PROXIES="127.0.0.1/32",

@@ -94,6 +94,9 @@ class Config:
     email_use_tls: bool
     default_from_email: str
     notification_emails_per_hour: int
+    frontend_url: str
+    password_reset_ttl: int
+    email_verify_ttl: int
     require_services: bool
     celery_metrics_port: int
     celery_beat_schedule_file: str
@@ -343,6 +346,9 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         email_use_tls=r.bool("EMAIL_USE_TLS", True),
         default_from_email=r.str("DEFAULT_FROM_EMAIL", "CoinLink <noreply@coinlink.local>"),
         notification_emails_per_hour=r.int("NOTIFICATION_EMAILS_PER_HOUR", 20, 1, 1000),
+        frontend_url=_frontend_url(r, production),
+        password_reset_ttl=r.duration("PASSWORD_RESET_TTL", 3600, minimum=300),
+        email_verify_ttl=r.duration("EMAIL_VERIFY_TTL", 48 * 3600, minimum=300),
         require_services=r.bool("COINLINK_REQUIRE_SERVICES", False),
         celery_metrics_port=r.int("CELERY_METRICS_PORT", 0, 0, 65535),
         celery_beat_schedule_file=_beat_schedule_file(r),
@@ -372,6 +378,16 @@ def _quotes(r: _Reader) -> tuple[str, ...]:
     if unknown or not quotes:
         raise ConfigError("MARKET_QUOTES", f"must be a comma list of {', '.join(FIATS)}")
     return quotes
+
+
+def _frontend_url(r: _Reader, production: bool) -> str:
+    """Where the SPA lives: links in account mail (reset, verification) point there, so production must say."""
+    value = r.url("FRONTEND_URL", ("https",) if production else ("http", "https"))
+    if value is not None and not urlparse(value).hostname:
+        raise ConfigError("FRONTEND_URL", "must be an absolute URL like https://app.example.com")
+    if value is None and production:
+        raise ConfigError("FRONTEND_URL", "is required in production (the SPA's https:// address, for links in mail)")
+    return (value or "http://localhost:5173").rstrip("/")
 
 
 def _rate(r: _Reader, name: str, default: str) -> str:

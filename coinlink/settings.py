@@ -164,6 +164,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.StrengthValidator", "OPTIONS": {"min_score": 3}},
+    # Not a check: Django tells validators when a password changed, by whatever route; this ends the sessions.
+    {"NAME": "accounts.passwords.SessionsEndOnChange"},
 ]
 
 JWT_SIGNING_KEY = CONFIG.jwt_signing_key
@@ -304,6 +307,9 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = CONFIG.default_from_email
 NOTIFICATION_EMAILS_PER_HOUR = CONFIG.notification_emails_per_hour
+FRONTEND_URL = CONFIG.frontend_url
+PASSWORD_RESET_TTL = CONFIG.password_reset_ttl
+EMAIL_VERIFY_TTL = CONFIG.email_verify_ttl
 
 # --- CoinLink domain settings ----------------------------------------------------------------
 MARKET_POLL_SECONDS = CONFIG.market_poll_seconds

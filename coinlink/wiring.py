@@ -1,6 +1,6 @@
 """The one place that connects the apps' hooks, so dependencies point one way.
 
-`markets` announces changed tickers and `accounts` announces sign-ins and revoked sessions
+`markets` announces changed tickers and `accounts` announces sign-ins, password changes and revoked sessions
 without knowing who listens; here the project wires those hooks to the WebSocket feed
 (`realtime.events`) and to alert evaluation and security notifications (`notifications`).
 """
@@ -47,6 +47,12 @@ def on_user_signed_in(sender, *, user, session, new_device: bool, ip_address: st
     security_alert_new_device(user=user, ip_address=ip_address, user_agent=user_agent)
 
 
+def on_password_changed(sender, *, user, **kw):
+    from notifications.services import security_alert_password_changed
+
+    security_alert_password_changed(user=user)
+
+
 def _str(value) -> str | None:
     return None if value is None else str(value)
 
@@ -59,3 +65,4 @@ def connect() -> None:
     markets_signals.tickers_staleness.connect(on_tickers_staleness, dispatch_uid="coinlink.tickers_staleness")
     accounts_signals.sessions_revoked.connect(on_sessions_revoked, dispatch_uid="coinlink.sessions_revoked")
     accounts_signals.user_signed_in.connect(on_user_signed_in, dispatch_uid="coinlink.user_signed_in")
+    accounts_signals.password_changed.connect(on_password_changed, dispatch_uid="coinlink.password_changed")

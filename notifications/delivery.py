@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from coinlink import metrics
-from notifications.models import Notification, NotificationSettings
+from notifications.models import Notification, NotificationSettings, NotificationType
 
 logger = logging.getLogger("coinlink.notifications")
 
@@ -63,6 +63,12 @@ def notification_payload(notification: Notification) -> dict:
         "created_at": notification.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "data": notification.data,
     }
+
+
+def email_allowed(*, notification_type: str, address_verified: bool) -> bool:
+    """Mail goes only to a proven address, so nobody can sign up with a stranger's address and have us mail
+    them alerts; security alerts go anyway, as the account's owner must hear of those whatever the address."""
+    return address_verified or notification_type == NotificationType.SECURITY_ALERT
 
 
 def notification_settings_for(*, user_ids: Iterable) -> dict:

@@ -48,6 +48,16 @@ def notification_settings_get(*, user) -> NotificationSettings:
     return NotificationSettings.objects.filter(user=user).first() or NotificationSettings(user=user)
 
 
+EMAIL_UNVERIFIED = "email_unverified"
+
+
+def email_paused_reason(*, user_id) -> str | None:
+    """Why notification mail is held back although switched on (`email_unverified`), or None."""
+    from accounts.selectors import user_is_verified
+
+    return None if user_is_verified(user_id=user_id) else EMAIL_UNVERIFIED
+
+
 def preference_switches(*, user) -> dict[str, bool]:
     """The settings `/user/preferences` shows, under its names."""
     stored = notification_settings_get(user=user)

@@ -13,10 +13,10 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from accounts.emails import inbox_budget_left
 from accounts.models import NOTIFICATION_SWITCHES
-from coinlink.errors import DomainError, RateLimited
-from coinlink.ratelimit import limit
-from notifications.delivery import Draft, notifications_create
+from coinlink.errors import DomainError
+from notifications.delivery import Draft, email_allowed, notifications_create
 from notifications.models import (
     PERCENT_CONDITIONS,
     Alert,
@@ -185,6 +185,21 @@ def security_alert_new_device(*, user, ip_address: str, user_agent: str) -> Noti
     return created[0] if created else None
 
 
+def security_alert_password_changed(*, user) -> Notification | None:
+    """A security_alert that the password was changed and every other session ended (honours the user's settings)."""
+    draft = Draft(
+        user_id=user.pk,
+        type=NotificationType.SECURITY_ALERT,
+        title="Your password was changed",
+        message="The password of your account was changed and other sessions were signed out. "
+        "If this was not you, reset your password now.",
+        priority=Priority.HIGH,
+    )
+    with transaction.atomic():
+        created = notifications_create(drafts=[draft])
+    return created[0] if created else None
+
+
 def notification_email_send(*, notification_id: str, retry: bool = False) -> bool:
     """Mail one notification to its user; True when sent now, False when already sent or gone.
 
@@ -193,6 +208,8 @@ def notification_email_send(*, notification_id: str, retry: bool = False) -> boo
     """
     note = Notification.objects.select_related("user").filter(pk=notification_id, emailed_at=None).first()
     if note is None or not note.user.is_active:
+        return False
+    if not email_allowed(notification_type=note.type, address_verified=note.user.is_verified):
         return False
     if not retry and not _email_budget_left(note.user.email):  # a retry was counted on its first try
         logger.warning("notification mail not sent: hourly budget of its recipient spent (%s)", note.pk)
@@ -213,22 +230,10 @@ def notification_email_send(*, notification_id: str, retry: bool = False) -> boo
 def _email_budget_left(address: str) -> bool:
     """Count one mail against its recipient's hourly budget; False once that is spent.
 
-    Sign-up does not verify addresses, so without a cap anyone could have us mail a stranger as
-    often as their alerts fire. `+tags` are folded, so more accounts for one inbox share its budget.
+    Security alerts are mailed to unverified addresses too, so without a cap anyone could have us
+    mail a stranger as often as an account in their name signs in from somewhere new.
     """
-    local, _, domain = address.lower().partition("@")
-    recipient = f"{local.split('+', 1)[0]}@{domain}"
-    try:
-        limit(
-            None,
-            group="notification-email",
-            key=lambda group, request: recipient,
-            rate=f"{settings.NOTIFICATION_EMAILS_PER_HOUR}/h",
-            fail_open=True,
-        )
-    except RateLimited:
-        return False
-    return True
+    return inbox_budget_left(address, group="notification-email", per_hour=settings.NOTIFICATION_EMAILS_PER_HOUR)
 
 
 # --- Announcements --------------------------------------------------------------------------

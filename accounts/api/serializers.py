@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from accounts.emails import MAX_LENGTH as EMAIL_MAX_LENGTH
 from accounts.models import Preferences, Session, User
+from accounts.onetime import TOKEN_MAX_LENGTH
 from accounts.services import PASSWORD_MAX_LENGTH, PREFERENCE_FIELDS
 from coinlink.serializers import ModelSerializer
 
@@ -103,6 +104,28 @@ class PasswordChangeSerializer(NoUnknownFieldsMixin, serializers.Serializer):
     new_password = _password_field()
 
 
+class PasswordResetSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+    email = StrictCharField(max_length=EMAIL_MAX_LENGTH)
+
+
+def _token_field() -> StrictCharField:
+    return StrictCharField(max_length=TOKEN_MAX_LENGTH, help_text="The `token` query parameter of the mailed link.")
+
+
+class PasswordResetConfirmSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+    token = _token_field()
+    new_password = _password_field()
+
+
+class MailedTokenSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+    token = _token_field()
+
+
+class EmailChangeSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+    new_email = StrictCharField(max_length=EMAIL_MAX_LENGTH)
+    password = _password_field()
+
+
 # --- auth responses ----------------------------------------------------------------------------
 
 
@@ -127,6 +150,14 @@ class AuthResultSerializer(serializers.Serializer):
 
 class RefreshResultSerializer(serializers.Serializer):
     tokens = TokensSerializer()
+
+
+class UserResultSerializer(serializers.Serializer):
+    user = UserSerializer()
+
+
+class AcceptedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
 
 
 class VerifyResultSerializer(serializers.Serializer):

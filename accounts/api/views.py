@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import recovery, selectors, services
 from accounts.api import serializers as s
 from accounts.authentication import request_user_row
 from accounts.emails import email_limit_key
@@ -32,6 +32,16 @@ LOGIN_RATE_PER_IP = "10/m"
 LOGIN_RATE_PER_EMAIL = "10/m"
 REFRESH_RATE_PER_SESSION = "20/m"
 PASSWORD_RATE_PER_USER = "10/m"  # noqa: S105 - a rate, not a password
+# Mail-sending requests: few per address, so nobody can have us flood a stranger's inbox.
+RESET_RATE_PER_IP = "5/m"
+RESET_RATE_PER_EMAIL = "3/h"
+MAILED_TOKEN_RATE_PER_IP = "10/m"  # noqa: S105 - a rate, not a token
+VERIFY_RESEND_RATE_PER_USER = "3/h"
+EMAIL_CHANGE_RATE_PER_USER = "5/h"
+
+RESET_ACCEPTED = "If an account uses this address, a link to reset its password is on its way."
+VERIFY_ACCEPTED = "If your address is not verified yet, a new verification link is on its way."
+EMAIL_CHANGE_ACCEPTED = "Check the new address: the change happens when you follow the link mailed there."
 
 _ERRORS = {
     400: OpenApiResponse(s.AccountsErrorSerializer, description="Invalid input; `errors` lists the fields."),
@@ -72,6 +82,14 @@ def _auth_result(user, tokens) -> dict:
 def _tokens_response(body: dict, status_code: int = status.HTTP_200_OK) -> Response:
     """Responses carrying tokens must never be stored by a cache (RFC 6749, section 5.1)."""
     return Response(body, status=status_code, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def _user_key(group, request) -> str:
+    return str(request.user.pk)
+
+
+def _accepted(detail: str) -> Response:
+    return Response({"detail": detail}, status=status.HTTP_202_ACCEPTED)
 
 
 def _session_id(request) -> str:
@@ -203,6 +221,85 @@ class PasswordChangeView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class PasswordResetView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Mail a password reset link",
+        description=(
+            "Always 202 with the same body, whether or not the address has an account; the link "
+            "`{FRONTEND_URL}/reset-password?token=...` is mailed only if it has. 3 requests an hour per address."
+        ),
+        request=s.PasswordResetSerializer,
+        responses={202: s.AcceptedSerializer, **_errors(400, 413, 429, 503)},
+    )
+    def post(self, request):
+        _limit(request, action="password_reset", group="auth-reset-ip", key="ip", rate=RESET_RATE_PER_IP)
+        data = _valid(s.PasswordResetSerializer, request)
+        key = _email_key(data["email"])
+        _limit(request, action="password_reset", group="auth-reset-email", key=key, rate=RESET_RATE_PER_EMAIL)
+        recovery.password_reset_request(email=data["email"])
+        return _accepted(RESET_ACCEPTED)
+
+
+class PasswordResetConfirmView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Set a new password with a mailed reset token",
+        description=(
+            "Every session of the user ends and their sockets close (4001). An unknown, used, voided or "
+            "expired token: 400 `invalid_token`. A password the validators refuse: 400 `validation_error`, "
+            "and the token still works."
+        ),
+        request=s.PasswordResetConfirmSerializer,
+        responses={204: None, **_errors(400, 413, 429, 503)},
+    )
+    def post(self, request):
+        _limit(request, action="password_reset", group="auth-token-ip", key="ip", rate=MAILED_TOKEN_RATE_PER_IP)
+        data = _valid(s.PasswordResetConfirmSerializer, request)
+        recovery.password_reset_confirm(**data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailVerifyView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Prove the address with a mailed verification token",
+        description="No sign-in needed: the token is the proof. Bad, used or expired token: 400 `invalid_token`.",
+        request=s.MailedTokenSerializer,
+        responses={200: s.UserResultSerializer, **_errors(400, 413, 429, 503)},
+    )
+    def post(self, request):
+        _limit(request, action="email_verify", group="auth-token-ip", key="ip", rate=MAILED_TOKEN_RATE_PER_IP)
+        data = _valid(s.MailedTokenSerializer, request)
+        user = recovery.email_verify_confirm(**data)
+        return Response({"user": s.UserSerializer(user).data})
+
+
+class EmailVerifyResendView(APIView):
+    @extend_schema(
+        tags=["auth"],
+        summary="Mail a new verification link (older links die)",
+        description="202 also when the address is already verified (then nothing is sent). 3 an hour.",
+        request=None,
+        responses={202: s.AcceptedSerializer, **_errors(401, 429, 503)},
+    )
+    def post(self, request):
+        _limit(
+            request, action="email_verify", group="auth-verify-user", key=_user_key, rate=VERIFY_RESEND_RATE_PER_USER
+        )
+        services.email_verify_request(user=request.user)
+        return _accepted(VERIFY_ACCEPTED)
+
+
 # --- /api/v2/user/ -----------------------------------------------------------------------------
 
 
@@ -254,6 +351,46 @@ class PreferencesView(APIView):
         data = _valid(s.PreferencesSerializer, request, partial=partial)
         preferences = services.preferences_update(user=request.user, **data)
         return Response(s.PreferencesSerializer(preferences).data)
+
+
+class EmailChangeView(APIView):
+    @extend_schema(
+        tags=["user"],
+        summary="Ask to change your email address",
+        description=(
+            "202: a confirm link goes to the new address and a notice to the current one. An address that "
+            "belongs to another account gets the same 202 and no link. Wrong password: 400. 5 an hour."
+        ),
+        request=s.EmailChangeSerializer,
+        responses={202: s.AcceptedSerializer, **_errors(400, 401, 413, 429, 503)},
+    )
+    def post(self, request):
+        _limit(request, action="email_change", group="user-email-user", key=_user_key, rate=EMAIL_CHANGE_RATE_PER_USER)
+        data = _valid(s.EmailChangeSerializer, request)
+        recovery.email_change_request(user=request_user_row(request), **data)
+        return _accepted(EMAIL_CHANGE_ACCEPTED)
+
+
+class EmailChangeConfirmView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["user"],
+        summary="Confirm the new address with the token mailed to it",
+        description=(
+            "No sign-in needed (the link may be opened on another device): the token is the proof. The new "
+            "address becomes the login, verified. Bad, used or expired token: 400 `invalid_token`; an address "
+            "another account took meanwhile: 400 `validation_error`."
+        ),
+        request=s.MailedTokenSerializer,
+        responses={200: s.UserResultSerializer, **_errors(400, 413, 429, 503)},
+    )
+    def post(self, request):
+        _limit(request, action="email_change", group="auth-token-ip", key="ip", rate=MAILED_TOKEN_RATE_PER_IP)
+        data = _valid(s.MailedTokenSerializer, request)
+        user = recovery.email_change_confirm(**data)
+        return Response({"user": s.UserSerializer(user).data})
 
 
 class StatsView(APIView):

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from coinlink.serializers import ModelSerializer
 from notifications.models import FIATS, Alert, Condition, Notification, NotificationSettings, NotificationType
+from notifications.selectors import email_paused_reason
 
 COOLDOWN_MIN_SECONDS = 60
 COOLDOWN_MAX_SECONDS = 30 * 86400
@@ -74,6 +75,10 @@ class NotificationListQuerySerializer(serializers.Serializer):
 class NotificationSettingsSerializer(RejectUnknownFieldsMixin, ModelSerializer):
     quiet_hours_start = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], allow_null=True, required=True)
     quiet_hours_end = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], allow_null=True, required=True)
+    email_paused_reason = serializers.SerializerMethodField(
+        help_text="Read-only. `email_unverified` while the account's address is not verified: then only security "
+        "alerts are mailed, whatever `email_enabled` says. null when nothing holds mail back."
+    )
 
     class Meta:
         model = NotificationSettings
@@ -86,8 +91,12 @@ class NotificationSettingsSerializer(RejectUnknownFieldsMixin, ModelSerializer):
             "security_alerts",
             "quiet_hours_start",
             "quiet_hours_end",
+            "email_paused_reason",
         )
         extra_kwargs = {name: {"required": True} for name in fields}
+
+    def get_email_paused_reason(self, prefs: NotificationSettings) -> str | None:
+        return email_paused_reason(user_id=prefs.user_id)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)

@@ -216,3 +216,21 @@ def test_the_look_alikes_are_what_the_admin_form_signs_in_with(client):
         signed_in.append("_auth_user_id" in client.session)
 
     assert signed_in == [True] * 4
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_staff_can_mail_a_new_verification_link_to_unverified_users(staff_client, owner, other_user, mailbox, worker):
+    User.objects.filter(pk=other_user.pk).update(is_verified=True)
+
+    response = staff_client.post(
+        "/admin/accounts/user/",
+        {"action": "resend_verification", "_selected_action": [str(owner.pk), str(other_user.pk)]},
+        follow=True,
+    )
+
+    assert b"Verification mail queued for 1 user(s)." in response.content
+    link = mailbox.link(mailbox.wait_for(owner.email)[0], "verify-email")
+    verified = staff_client.post("/api/v2/auth/email/verify", {"token": link.rsplit("=", 1)[1]}, "application/json")
+    assert verified.status_code == 200
+    assert mailbox.to(other_user.email) == []

@@ -131,6 +131,10 @@ def test_the_limits_count_the_real_client_behind_a_trusted_proxy(anon_client, ow
     [
         ("/api/v2/auth/login", {"email": "owner@example.com", "password": "correct horse battery staple"}),
         ("/api/v2/auth/signup", {"email": "new@example.com", "password": "plum orchard velvet 42"}),
+        ("/api/v2/auth/password/reset", {"email": "owner@example.com"}),
+        ("/api/v2/auth/password/reset/confirm", {"token": "A" * 43, "new_password": "plum orchard velvet 42"}),
+        ("/api/v2/auth/email/verify", {"token": "A" * 43}),
+        ("/api/v2/user/email/confirm", {"token": "A" * 43}),
     ],
 )
 def test_auth_limits_fail_closed_when_the_cache_is_down(anon_client, owner, path, body):

@@ -400,7 +400,12 @@ def test_the_session_list_needs_a_token(anon_client):
 def test_tokens_purge_deletes_long_ended_sessions_and_expired_tokens_idempotently(owner):
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+    from accounts import onetime
     from accounts.tasks import tokens_purge
+
+    pending = onetime.token_issue(user=owner, purpose="email_verify", email=owner.email, ttl_seconds=3600)
+    onetime.token_issue(user=owner, purpose="password_reset", email=owner.email, ttl_seconds=3600)
+    onetime.token_issue(user=owner, purpose="password_reset", email=owner.email, ttl_seconds=3600)  # voids the first
 
     old, recent, live = tokens_for(owner), tokens_for(owner), tokens_for(owner)
     long_ago = timezone.now() - timedelta(days=31)
@@ -413,8 +418,9 @@ def test_tokens_purge_deletes_long_ended_sessions_and_expired_tokens_idempotentl
         user=owner, jti="b" * 32, token="sha256:y", expires_at=timezone.now() + timedelta(days=1)
     )
 
-    assert tokens_purge.apply().get() == {"sessions": 1, "tokens": 1}
-    assert tokens_purge.apply().get() == {"sessions": 0, "tokens": 0}
+    assert tokens_purge.apply().get() == {"sessions": 1, "tokens": 1, "account_tokens": 1}
+    assert tokens_purge.apply().get() == {"sessions": 0, "tokens": 0, "account_tokens": 0}
+    assert onetime.token_claim(token=pending, purpose="email_verify")  # a live mailed token is kept
     assert {str(i) for i in Session.objects.values_list("id", flat=True)} == {recent["session_id"], live["session_id"]}
     assert list(OutstandingToken.objects.all()) == [unexpired]
     assert not BlacklistedToken.objects.exists()

@@ -69,13 +69,15 @@ def start_serve(env: dict[str, str], port: int, stderr=subprocess.DEVNULL) -> su
 
 @contextlib.contextmanager
 def gunicorn_on_test_database(**env: str | None):
-    """A gunicorn as production's `web` runs it, on a free port, serving the migrated test database
-    (not the developer's); yields its port once it answers /health."""
+    """A gunicorn (one worker unless `WEB_CONCURRENCY` says) on a free port, serving the migrated test
+    database; yields the port once /health answers, stops it after."""
     from tests.realtime.servers import database_url_of_tests
 
     port = free_port()
-    defaults = {"HOST": "127.0.0.1", "PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": None, "LOG_LEVEL": "warning"}
-    process = start_gunicorn(child_env(DATABASE_URL=database_url_of_tests(), **{**defaults, **env}))
+    overrides = {"WEB_CONCURRENCY": "1", "PROMETHEUS_MULTIPROC_DIR": None, "LOG_LEVEL": "warning", **env}
+    process = start_gunicorn(
+        child_env(DATABASE_URL=database_url_of_tests(), HOST="127.0.0.1", PORT=str(port), **overrides)
+    )
     try:
         wait_until(lambda: http_get(f"http://127.0.0.1:{port}/health")[0] == 200, timeout=30)
         yield port

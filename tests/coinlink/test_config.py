@@ -14,6 +14,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "api.example.com",
     "DATABASE_URL": "postgres://u:p@db:5432/coinlink",
     "REDIS_URL": "redis://redis:6379/0",
+    "FRONTEND_URL": "https://app.example.com",
 }
 
 
@@ -37,7 +38,9 @@ def test_it_accepts_a_complete_production_environment():
     assert config.secure_ssl_redirect
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "JWT_SIGNING_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "JWT_SIGNING_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "FRONTEND_URL"]
+)
 def test_it_refuses_production_without_a_required_variable(missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     with pytest.raises(ConfigError) as error:
@@ -53,6 +56,8 @@ def test_it_refuses_production_without_a_required_variable(missing):
         ("JWT_SIGNING_KEY", "too-short"),
         ("JWT_SIGNING_KEY", STRONG_SECRET),
         ("ALLOWED_HOSTS", "*"),
+        ("FRONTEND_URL", "http://app.example.com"),  # reset links in mail must not travel in clear
+        ("FRONTEND_URL", "https:/app"),
     ],
 )
 def test_it_refuses_weak_or_unsafe_production_values(name, value):
@@ -119,3 +124,14 @@ def test_beats_schedule_file_defaults_to_the_state_directory_and_must_be_absolut
     with pytest.raises(ConfigError) as error:
         load({"CELERY_BEAT_SCHEDULE_FILE": "celerybeat-schedule"})
     assert error.value.name == "CELERY_BEAT_SCHEDULE_FILE"
+
+
+def test_account_links_and_token_lifetimes_have_safe_defaults_and_read_durations():
+    config = load({"FRONTEND_URL": "http://localhost:3000/", "PASSWORD_RESET_TTL": "30m", "EMAIL_VERIFY_TTL": "2d"})
+    assert config.frontend_url == "http://localhost:3000"
+    assert (config.password_reset_ttl, config.email_verify_ttl) == (1800, 2 * 86400)
+    defaults = load({})
+    assert (defaults.password_reset_ttl, defaults.email_verify_ttl) == (3600, 48 * 3600)
+    with pytest.raises(ConfigError) as error:
+        load({"PASSWORD_RESET_TTL": "10s"})
+    assert error.value.name == "PASSWORD_RESET_TTL"

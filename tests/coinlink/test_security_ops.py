@@ -53,6 +53,7 @@ def _production(**extra: str) -> dict[str, str]:
         # Closed ports: these requests must not need either service.
         DATABASE_URL="postgres://nobody@127.0.0.1:9/none",
         REDIS_URL="redis://127.0.0.1:9/0",
+        FRONTEND_URL="https://app.example.com",
         SENTRY_DSN=None,
         DJANGO_SETTINGS_MODULE="coinlink.settings",
         **extra,

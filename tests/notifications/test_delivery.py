@@ -17,6 +17,13 @@ from tests.notifications.smtp_server import FlakySMTPServer
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _owner_verified(owner):
+    """Notification mail goes only to verified addresses (tests/accounts/test_recovery.py); here it is delivery."""
+    type(owner).objects.filter(pk=owner.pk).update(is_verified=True)
+    owner.refresh_from_db()
+
+
 def fire_btc_alert(user, *, now=None):
     AlertFactory(user=user, symbol="BTC", condition="above", target_value=Decimal("100"))
     return evaluation.alerts_evaluate(
@@ -266,7 +273,8 @@ def test_mail_to_one_inbox_stops_at_its_hourly_budget_across_plus_tagged_account
     settings.NOTIFICATION_EMAILS_PER_HOUR = 3
     User = get_user_model()
     accounts = [
-        User.objects.create_user(email=f"stranger+{n}@example.org", password="plum orchard velvet 42") for n in range(2)
+        User.objects.create_user(email=f"stranger+{n}@example.org", password="plum orchard velvet 42", is_verified=True)
+        for n in range(2)
     ]
     notes = [NotificationFactory(user=accounts[n % 2]) for n in range(5)]
 

@@ -128,6 +128,7 @@ async def test_end_to_end_an_ingest_fires_an_alert_through_a_real_celery_worker(
 
     await sync_to_async(_catalogue_and_first_prices)()
     await sync_to_async(NotificationSettings.objects.create)(user=owner, email_enabled=True)
+    await sync_to_async(type(owner).objects.filter(pk=owner.pk).update)(is_verified=True)  # mail needs a proven address
     await sync_to_async(AlertFactory)(user=owner, symbol="BTC", condition="crosses_above", target_value=Decimal(70000))
     phone = await feeds(await sync_to_async(access_token)(owner))
 

@@ -144,6 +144,7 @@ def test_settings_start_from_the_defaults(owner_client):
         "security_alerts": True,
         "quiet_hours_start": None,
         "quiet_hours_end": None,
+        "email_paused_reason": "email_unverified",
     }
 
 
@@ -160,7 +161,7 @@ def test_settings_can_be_patched_and_replaced(owner, owner_client):
     full = dict.fromkeys(SETTINGS_FIELDS, False) | {"quiet_hours_start": None, "quiet_hours_end": None}
     replaced = owner_client.put(URL + "/settings", full, format="json")
     assert replaced.status_code == 200
-    assert replaced.json() == full
+    assert replaced.json() == full | {"email_paused_reason": "email_unverified"}
     assert NotificationSettings.objects.get(user=owner).price_alerts is False
 
 
