@@ -47,7 +47,7 @@ async def test_a_real_server_refuses_a_token_naming_another_users_session(store_
 
 
 async def test_revoking_a_session_closes_a_socket_signed_in_with_another_spelling_of_its_id(store_prices, owner):
-    from accounts.services import session_revoke
+    from accounts.services import user_session_revoke
     from tests.factories import tokens_for
 
     await store_prices({"BTC": "100"})
@@ -59,7 +59,7 @@ async def test_revoking_a_session_closes_a_socket_signed_in_with_another_spellin
             await ws.send(json.dumps({"type": "authenticate", "token": respelled}))
             assert (await _frame(ws, "authenticated"))["type"] == "authenticated"
 
-            await sync_to_async(session_revoke)(user=owner, session_id=issued["session_id"])
+            await sync_to_async(user_session_revoke)(user=owner, session_id=issued["session_id"])
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await _frame(ws, "never", timeout=10)
 
