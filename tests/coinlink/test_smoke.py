@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import secrets
 import shutil
 import socket
 import subprocess
@@ -21,13 +20,14 @@ import pytest
 from bench import nginx
 from coinlink import smoke
 from tests.coinlink.procs import (
-    BIN,
     ROOT,
     PrivateRedis,
     child_env,
     free_port,
     http_get,
+    production_env,
     start_gunicorn,
+    start_uvicorn,
     stop,
     wait_until,
 )
@@ -47,29 +47,6 @@ PUBLISHED = itertools.count(1)
 class Stack:
     base: str
     redis: PrivateRedis
-
-
-def production_env(**overrides: str | None) -> dict[str, str]:
-    """What a production web or ws process gets, minus TLS: the loopback proxy speaks plain HTTP."""
-    return child_env(
-        COINLINK_ENV="production",
-        SECRET_KEY=secrets.token_urlsafe(64),
-        JWT_SIGNING_KEY=secrets.token_urlsafe(48),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="false",
-        LOG_LEVEL="warning",
-        PROMETHEUS_MULTIPROC_DIR=None,
-        **overrides,
-    )
-
-
-def start_uvicorn(env: dict[str, str]) -> subprocess.Popen:
-    """The ws tier as deploy/docker-entrypoint.sh runs it, on one worker."""
-    command = [
-        *(str(BIN / "uvicorn"), "coinlink.asgi:application", "--host", "127.0.0.1", "--port", env["PORT"]),
-        *("--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--no-access-log"),
-    ]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
