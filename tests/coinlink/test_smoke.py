@@ -115,9 +115,14 @@ def publish_prices(stack: Stack, settings, *, fetched_ago: float = 0, updated_ag
     wait_until(served, timeout=15)
 
 
-def run_smoke(stack: Stack, *args: str) -> tuple[int, str]:
+def run_smoke(stack: Stack, *args: str, **env: str) -> tuple[int, str]:
     completed = subprocess.run(
-        [str(ROOT / "scripts/smoke"), stack.base, *args], capture_output=True, text=True, timeout=120, check=False
+        [str(ROOT / "scripts/smoke"), stack.base, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=child_env(**env),
     )
     return completed.returncode, completed.stdout
 
@@ -214,29 +219,15 @@ def test_it_signs_a_dedicated_account_in_and_out_when_given_one(stack, settings,
     from accounts.models import Session
 
     publish_prices(stack, settings)
-    completed = subprocess.run(
-        [str(ROOT / "scripts/smoke"), stack.base],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=child_env(SMOKE_EMAIL=owner.email, SMOKE_PASSWORD=password),
-    )
-    assert completed.returncode == 0, completed.stdout
-    assert "ok   auth: login, refresh and logout" in completed.stdout
+    status, output = run_smoke(stack, SMOKE_EMAIL=owner.email, SMOKE_PASSWORD=password)
+    assert status == 0, output
+    assert "ok   auth: login, refresh and logout" in output
     # The one session it opened is closed again: nothing is left signed in.
     assert Session.objects.filter(user=owner, revoked_at=None).count() == 0
 
-    completed = subprocess.run(
-        [str(ROOT / "scripts/smoke"), stack.base],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=child_env(SMOKE_EMAIL=owner.email, SMOKE_PASSWORD="not the password"),
-    )
-    assert completed.returncode == 1
-    assert failures(completed.stdout)["auth"].startswith("HTTP 401 ")
+    status, output = run_smoke(stack, SMOKE_EMAIL=owner.email, SMOKE_PASSWORD="not the password")
+    assert status == 1
+    assert failures(output)["auth"].startswith("HTTP 401 ")
 
 
 # --- without the stack ------------------------------------------------------------------------
