@@ -309,8 +309,8 @@ def options_from(argv: list[str] | None = None, environ: dict[str, str] | None =
     return options, args.json
 
 
-def main(argv: list[str] | None = None) -> int:
-    options, as_json = options_from(argv)
+def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    options, as_json = options_from(argv, environ)
     results = asyncio.run(smoke_run(options=options))
     print(report_json(results, options) if as_json else report_text(results, options.base_url))
     return 0 if all(r.ok for r in results) else 1
