@@ -208,6 +208,11 @@ def test_it_refuses_what_is_not_an_image_tag_and_a_second_deploy_at_once(host):
     assert "not an image tag" in host.logs[-1]
     assert host.deploy("unknown-tag") == 1
     assert "cannot pull ghcr.io/example/coinlink:unknown-tag" in host.logs[-1]
+    # A state file someone edited by hand: what is not a tag is not believed, let alone run.
+    (host.dir / "deploy-state").write_text("current=$(touch pwned)\nprevious=v1 --rollback\n")
+    assert host.deploy("unknown-tag") == 1
+    assert "deploying unknown-tag (serving now: nothing recorded)" in host.logs[-1]
+    assert not (ROOT / "pwned").exists() and not (host.dir / "pwned").exists()
     with open(host.dir / "deploy-state.lock", "w") as lock:
         holder = subprocess.Popen(["flock", str(lock.name), "sleep", "30"])
         try:
