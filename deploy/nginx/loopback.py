@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -20,10 +21,10 @@ FILES = ("coinlink.conf", "coinlink-proxy.inc", "coinlink-ws.inc")
 def render(
     tmp: Path,
     *,
-    web_port: int,
-    ws_port: int,
+    web_port: int | Sequence[int],
+    ws_port: int | Sequence[int],
     proxy_port: int,
-    probe_port: int | None = None,
+    probe_port: int | Sequence[int] | None = None,
     worker_processes: str = "1",
     worker_connections: int = 1024,
     forwarded_proto: str | None = None,
@@ -31,16 +32,17 @@ def render(
     """Writes nginx.conf and conf.d/ under `tmp`; returns the nginx.conf path.
 
     `forwarded_proto="https"` stands in for the TLS listener this loopback copy does not have.
-    Without `probe_port` the probes go to `web_port` (a gunicorn without a probe listener).
+    Without `probe_port` the probes go to `web_port` (a gunicorn without a probe listener). A list of
+    ports stands for that many replicas of the service (tests/compose_standin.py rolls them).
     """
     conf_d = tmp / "conf.d"
     conf_d.mkdir(parents=True, exist_ok=True)
     (tmp / "cache").mkdir(exist_ok=True)
     for name in FILES:
         text = (HERE / name).read_text().replace("/etc/nginx/conf.d/", f"{conf_d}/")
-        text = text.replace("server web:8000", f"server 127.0.0.1:{web_port}")
-        text = text.replace("server web:8002", f"server 127.0.0.1:{probe_port or web_port}")
-        text = text.replace("server ws:8001", f"server 127.0.0.1:{ws_port}")
+        text = text.replace("server web:8000", _servers(web_port))
+        text = text.replace("server web:8002", _servers(probe_port or web_port))
+        text = text.replace("server ws:8001", _servers(ws_port))
         text = text.replace("listen 80;", f"listen 127.0.0.1:{proxy_port};").replace("/var/log/nginx/", f"{tmp}/")
         text = text.replace("/var/cache/nginx/", f"{tmp}/cache/")
         if forwarded_proto:
@@ -57,6 +59,12 @@ def render(
         f"http {{ {temp_paths} include {conf_d}/coinlink.conf; }}\n"
     )
     return conf
+
+
+def _servers(ports: int | Sequence[int]) -> str:
+    """`server 127.0.0.1:P` once per port, in place of the one compose service name."""
+    listed = [ports] if isinstance(ports, int) else list(ports)
+    return "; ".join(f"server 127.0.0.1:{port}" for port in listed)
 
 
 def start(tmp: Path, **options) -> subprocess.Popen:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -83,6 +84,29 @@ def gunicorn_on_test_database(**env: str | None):
         yield port
     finally:
         stop(process)
+
+
+def start_uvicorn(env: dict[str, str], stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """The ws tier as deploy/docker-entrypoint.sh runs it (one worker), on 127.0.0.1:$PORT."""
+    command = [
+        *(str(BIN / "uvicorn"), "coinlink.asgi:application", "--host", "127.0.0.1", "--port", env["PORT"]),
+        *("--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--no-access-log"),
+    ]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def production_env(**overrides: str | None) -> dict[str, str]:
+    """What a production web or ws process gets, minus TLS: a loopback proxy speaks plain HTTP."""
+    return child_env(
+        COINLINK_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        JWT_SIGNING_KEY=secrets.token_urlsafe(48),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        LOG_LEVEL="warning",
+        PROMETHEUS_MULTIPROC_DIR=None,
+        **overrides,
+    )
 
 
 def child_env(**overrides: str | None) -> dict[str, str]:

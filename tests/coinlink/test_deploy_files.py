@@ -197,6 +197,8 @@ def test_the_ci_workflow_runs_the_same_checks_as_the_ci_script():
         "pip-audit",
         "bandit -c .bandit.yml -r coinlink accounts markets notifications realtime",
         "docker build",
+        "scripts/lint-migrations",
+        "scripts/lint-release",
     ):
         assert command in steps, command
     trivy = [s for s in jobs["image"]["steps"] if "trivy" in s.get("uses", "")]
@@ -204,6 +206,25 @@ def test_the_ci_workflow_runs_the_same_checks_as_the_ci_script():
     assert jobs["test"]["env"]["COINLINK_REQUIRE_SERVICES"] == "1"
     bandit = yaml.safe_load((ROOT / ".bandit.yml").read_text())
     assert "tests" in bandit["exclude_dirs"]
+
+
+def test_the_deploy_workflow_gates_production_on_staging_and_rolls_back_loudly():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())
+    trigger = workflow[True]["workflow_run"]  # YAML 1.1 reads the key `on` as True
+    assert trigger["workflows"] == ["ci"] and trigger["branches"] == ["main", "feat/**"]
+    jobs = workflow["jobs"]
+    assert "conclusion == 'success'" in jobs["build"]["if"] and "event == 'push'" in jobs["build"]["if"]
+    build = "\n".join(step.get("run", "") for step in jobs["build"]["steps"])
+    assert "docker build --pull" in build and 'docker push "$IMAGE:$SHA"' in build
+    assert jobs["staging"]["needs"] == "build" and jobs["staging"]["environment"]["name"] == "staging"
+    production = jobs["production"]
+    assert production["needs"] == ["build", "staging"] and production["environment"]["name"] == "production"
+    assert production["if"] == "github.event.workflow_run.head_branch == 'main'"
+    runs = [step.get("run", "") for step in production["steps"]]
+    assert 'scripts/release deploy "$SHA"' in runs and 'scripts/release smoke "$SHA"' in runs
+    rollback = next(step for step in production["steps"] if "scripts/release rollback" in step.get("run", ""))
+    assert rollback["if"] == "failure() && steps.smoke.conclusion == 'failure'"
+    assert "exit 1" in rollback["run"] and "::error" in rollback["run"]
 
 
 def _env_example() -> dict[str, str]:
