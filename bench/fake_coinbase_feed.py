@@ -210,7 +210,7 @@ class FakeCoinbaseFeed:
         interval = 1.0 / rate
         next_at = time.monotonic()
         for product in itertools.cycle(products):
-            prices[product] *= 1 + random.uniform(-0.001, 0.001)  # noqa: S311 - synthetic prices
+            prices[product] *= 1 + random.uniform(-0.001, 0.001)  # synthetic prices, not market data
             frame = self.ticker_frame(product, f"{prices[product]:.4f}")
             await self._broadcast(product, json.dumps(frame))
             next_at += interval
