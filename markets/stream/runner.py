@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from coinlink import metrics
 from markets.stream.client import Backoff, FeedClient
@@ -73,6 +73,7 @@ class Streamer:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.lease.release()
+            await self._sync(connections.close_all)  # the worker thread's connection ends with it
             self._executor.shutdown(wait=True)
             metrics.STREAM_CONNECTED.set(0)
             metrics.STREAM_LEADER.set(0)
