@@ -68,8 +68,8 @@ def spawn(feed):
         stop(proc.process)
 
 
-def streamer(spawn) -> Proc:
-    return spawn([sys.executable, "manage.py", "markets_stream"])
+def streamer(spawn, *options: str) -> Proc:
+    return spawn([sys.executable, "manage.py", "markets_stream", *options])
 
 
 async def _price_is(symbol: str, price: float) -> bool:
@@ -77,12 +77,14 @@ async def _price_is(symbol: str, price: float) -> bool:
     return ticker is not None and ticker["price"] == price
 
 
-async def test_a_killed_leader_is_replaced_by_the_standby_within_one_lease_period(feed, spawn, store_prices):
+async def test_a_killed_leader_is_replaced_by_the_standby_within_one_lease_period(feed, spawn, store_prices, tmp_path):
     await store_prices({"BTC": "60000"})
     first = streamer(spawn)
     await until(lambda: first.said("is the leader"), timeout=30)
-    second = streamer(spawn)
+    alive = tmp_path / "alive"
+    second = streamer(spawn, "--health-file", str(alive))
     await until(lambda: second.said("connected to") and second.said("standby"), timeout=30)
+    assert time.time() - alive.stat().st_mtime < 5  # the container healthcheck's signal, standby too
     feed.tick("BTC-USD", "61000")
     await until(lambda: _price_is("BTC", 61000.0))
 
