@@ -5,41 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 import websockets
 
-from tests.coinlink.procs import ROOT, free_port, http_get, stop, wait_until
-from tests.realtime.servers import database_url_of_tests
+from tests.coinlink.procs import http_get, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
-
-
-@pytest.fixture
-def embedded_server(feed):
-    port, closed = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # no Redis: the embedded default
-    env.update(
-        DATABASE_URL=database_url_of_tests(),
-        COINBASE_STREAM_URL=feed.url,
-        MARKET_STREAM_FLUSH_MS="200",
-        # The poll runs too; offline here, so point it at a closed port to fail fast.
-        COINGECKO_BASE_URL=f"http://127.0.0.1:{closed}/api/v3",
-        COINBASE_EXCHANGE_BASE_URL=f"http://127.0.0.1:{closed}",
-        WS_ALLOWED_ORIGINS=f"http://127.0.0.1:{port}",
-        LOG_LEVEL="warning",
-    )
-    command = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/health")[0] == 200, timeout=30)
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop(process)
 
 
 async def _frame(ws, frame_type: str, timeout: float = 10) -> dict:
