@@ -150,7 +150,9 @@ class FeedClient:
 
     def _subscribed(self, message: Subscribed) -> None:
         missing = set(self.products) - message.ticker_products
-        if missing:
+        # Only a partial reply names products Coinbase refused; a reply carrying none of ours is
+        # more likely a change of its format, and skipping everything would end the stream for good.
+        if missing and len(missing) < len(self.products):
             self._reject(missing, "not in Coinbase's subscriptions reply")
         self.state.products = len(set(self.products) & message.ticker_products)
         self.backoff.reset()
