@@ -57,6 +57,7 @@ class FakeCoinbaseFeed:
         self._last_trade: dict[str, int] = {}
         self._server = None
         self._beats: asyncio.Task | None = None
+        self._streaming = None  # the future of stream(), if running
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-coinbase-feed", daemon=True)
 
@@ -71,6 +72,8 @@ class FakeCoinbaseFeed:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._streaming is not None:
+            self._streaming.cancel()
         self._call(self._shutdown())
         self._call(self._stop_beats())
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -217,7 +220,8 @@ class FakeCoinbaseFeed:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     def stream(self, rate: float, products: list[str]) -> None:
-        asyncio.run_coroutine_threadsafe(self._stream(rate, products), self._loop)
+        """Send `rate` trades a second (spread over `products`) until the feed stops."""
+        self._streaming = asyncio.run_coroutine_threadsafe(self._stream(rate, products), self._loop)
 
 
 def main() -> None:

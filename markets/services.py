@@ -121,7 +121,7 @@ def tickers_store(*, quote: str, rows: dict[str, TickerRow], observed_at: float)
     newer = {s for s in rows if s in streamed and streamed[s]["observed"] > observed_at}
     rows = {s: _stream_row(row, streamed[s]) if s in newer else row for s, row in rows.items()}
     with transaction.atomic():
-        previous = _tickers_lock(quote=quote, assets=assets.values())
+        previous = tickers_lock(quote=quote, assets=assets.values())
         Ticker.objects.bulk_create(
             [_ticker(assets[s], quote, row, fetched_at) for s, row in rows.items() if s in assets],
             update_conflicts=True,
@@ -137,7 +137,7 @@ def tickers_store(*, quote: str, rows: dict[str, TickerRow], observed_at: float)
     # transaction takes the same ticker row locks, so overlapping ingests of a quote still widen
     # a candle one at a time.
     with transaction.atomic():
-        _tickers_lock(quote=quote, assets=assets.values())
+        tickers_lock(quote=quote, assets=assets.values())
         prices = {assets[s]: r.price for s, r in rows.items() if s in assets}
         candles_record_ticks(quote=quote, prices=prices, at=fetched_at)
     return len(changed)
@@ -156,8 +156,9 @@ def _stream_row(row: TickerRow, streamed: dict) -> TickerRow:
     )
 
 
-def _tickers_lock(*, quote: str, assets) -> dict[int, Decimal]:
-    """Lock the quote's ticker rows of these assets; returns their current prices by asset id."""
+def tickers_lock(*, quote: str, assets) -> dict[int, Decimal]:
+    """Lock the quote's ticker rows of these assets (every writer of them and their candles does, in a
+    transaction); returns their current prices by asset id."""
     rows = Ticker.objects.select_for_update().filter(quote=quote, asset__in=assets)
     return dict(rows.values_list("asset_id", "price"))
 

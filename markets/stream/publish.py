@@ -84,7 +84,7 @@ def stream_prices_persist(*, quote: str, prices: dict[str, dict], bars: dict[tup
     """Write the streamed prices to their Ticker rows (never over a newer row) and the bars into the candles."""
     assets = {a.symbol: a for a in Asset.objects.filter(symbol__in={*prices, *(s for s, _ in bars)})}
     with transaction.atomic():
-        existing = set(Ticker.objects.filter(quote=quote, asset__in=assets.values()).values_list("asset_id", flat=True))
+        existing = services.tickers_lock(quote=quote, assets=assets.values())  # as the poll's writes do
         for symbol, price in prices.items():
             asset = assets.get(symbol)
             if asset is None:
