@@ -11,16 +11,9 @@ import pytest
 import websockets
 
 from tests.coinlink.procs import http_get, wait_until
+from tests.realtime.test_processes import _frame
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
-
-
-async def _frame(ws, frame_type: str, timeout: float = 10) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == frame_type:
-                return frame
 
 
 async def test_scripts_run_streams_ticks_to_a_real_server_and_readyz_reports_the_stream(
