@@ -62,13 +62,14 @@ def stream_prices_publish(*, quote: str, prices: dict[str, dict], observed_at: f
     snapshot's), which is what the alerts' crossing conditions compare against. Returns the symbols announced.
     """
     streamed = snapshot.stream_prices_get(quote=quote)
-    current = snapshot.snapshot_get(quote=quote)["tickers"]
-    unseen = {s: p for s, p in prices.items() if s not in current}
+    first = {s for s in prices if s not in streamed}  # never streamed: the previous price is the poll's
+    current = snapshot.snapshot_get(quote=quote)["tickers"] if first else {}
+    unseen = {s: prices[s] for s in first if s not in current}
     if unseen:  # no Ticker row yet (no poll has answered for it): the snapshot is built from rows
         stream_prices_persist(quote=quote, prices=unseen, bars={})
     changed: dict[str, Decimal | None] = {}
     for symbol, price in prices.items():
-        before = streamed[symbol]["price"] if symbol in streamed else _decimal(current.get(symbol, {}).get("price"))
+        before = _decimal(current.get(symbol, {}).get("price")) if symbol in first else streamed[symbol]["price"]
         if before != price["price"]:
             changed[symbol] = before
     snapshot.stream_prices_put(quote=quote, prices={**streamed, **prices})
