@@ -106,3 +106,8 @@ async def test_rows_and_candles_are_written_once_per_poll_period_not_per_tick(
 
 async def _row_price_is(row, price) -> bool:
     return (await row()).price == price
+
+
+def test_the_openapi_schema_lets_a_ticker_come_from_the_stream(anon_client):
+    schema = anon_client.get("/api/schema?format=json").json()
+    assert schema["components"]["schemas"]["SourceEnum"]["enum"] == ["coingecko", "coinbase", "coinbase_stream"]
