@@ -127,3 +127,14 @@ async def test_offline_it_logs_one_line_per_state_change_not_per_attempt(product
         await until(lambda: len(_stream_lines(caplog, "market stream down")) == 2)
     assert len(_stream_lines(caplog, "market stream down")) == 2
     assert len(_stream_lines(caplog, "connected to")) == 1
+
+
+async def test_an_oversized_frame_ends_that_connection_not_the_streamer(feed, streamer, store_prices):
+    await store_prices({"BTC": "60000"})
+    async with streamer(feed.url):
+        await until(feed.subscribed)
+        connections = feed.connections
+        feed.send_raw('{"type":"ticker","padding":"' + "x" * (2 << 20) + '"}')  # past the 1 MiB limit
+        await until(lambda: feed.connections > connections and feed.subscribed())
+        feed.tick("BTC-USD", "61500")
+        await until(lambda: _price_is("BTC", 61500.0))
