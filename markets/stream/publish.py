@@ -62,6 +62,8 @@ def stream_prices_publish(*, quote: str, prices: dict[str, dict], observed_at: f
     snapshot's), which is what the alerts' crossing conditions compare against. Returns the symbols announced.
     """
     streamed = snapshot.stream_prices_get(quote=quote)
+    # A replica that just took over may hold trades older than the last leader published.
+    prices = {s: p for s, p in prices.items() if s not in streamed or p["last_updated"] > streamed[s]["last_updated"]}
     first = {s for s in prices if s not in streamed}  # never streamed: the previous price is the poll's
     current = snapshot.snapshot_get(quote=quote)["tickers"] if first else {}
     unseen = {s: prices[s] for s in first if s not in current}

@@ -94,19 +94,25 @@ class Streamer:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.flush_seconds)
-            batch = self.coalescer.take()
-            if not self.leading:  # a standby keeps reading but drops what the leader publishes
-                self.coalescer.take_bars()
-                self._unwritten.clear()
-                self._touch()
+            if not self.leading:
+                self._stand_by()
                 continue
             try:
-                await self._flush(batch)
+                await self._flush(self.coalescer.take())
                 await self._sync(stream_status_put, state=self.state, ttl=max(5.0, 3 * self.flush_seconds))
                 self._publishing(ok=True)
             except Exception as exc:  # the database or the cache is down: the next flush tries again
                 self._publishing(ok=False, error=exc)
             self._touch()
+
+    def _stand_by(self) -> None:
+        """A standby keeps the newest trade per product, to publish at once if it takes over; the
+        candle bars are the leader's to write, so it keeps only the current poll period's."""
+        if time.monotonic() - self._written_at >= settings.MARKET_POLL_SECONDS:
+            self.coalescer.take_bars()
+            self._written_at = time.monotonic()
+        self._unwritten.clear()
+        self._touch()
 
     async def _flush(self, batch: dict[str, Received]) -> None:
         by_quote: dict[str, dict[str, dict]] = defaultdict(dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -111,3 +112,20 @@ async def _row_price_is(row, price) -> bool:
 def test_the_openapi_schema_lets_a_ticker_come_from_the_stream(anon_client):
     schema = anon_client.get("/api/schema?format=json").json()
     assert schema["components"]["schemas"]["SourceEnum"]["enum"] == ["coingecko", "coinbase", "coinbase_stream"]
+
+
+async def test_a_streamer_without_the_lease_reads_the_feed_but_publishes_nothing(feed, streamer, store_prices, caplog):
+    from coinlink.redis import get_redis
+    from markets.stream.lease import LEASE_KEY
+
+    await store_prices({"BTC": "60000"})
+    get_redis().set(LEASE_KEY, "another-replica", px=60_000)  # a live leader elsewhere
+    async with streamer(feed.url) as standby:
+        await until(feed.subscribed)
+        feed.tick("BTC-USD", "65000")
+        await until(lambda: standby.client.state.connected and standby.state.leader is False)
+        await asyncio.sleep(0.5)  # several flush periods
+        assert (await asnapshot_price("BTC"))["price"] == 60000.0
+        get_redis().delete(LEASE_KEY)  # that leader is gone: the lease is free
+        feed.tick("BTC-USD", "65500")
+        await until(lambda: _price_is("BTC", 65500.0), timeout=10)
