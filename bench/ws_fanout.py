@@ -9,6 +9,11 @@ server's RSS and CPU from /proc. Results are printed and written as JSON to benc
 
     .venv/bin/python bench/ws_fanout.py --clients 1000 5000 10000 --servers baseline uvicorn daphne
 
+Live ticks (`--servers baseline uvicorn-stream`): for `uvicorn-stream` no publisher runs; the fake
+Coinbase feed (bench/fake_coinbase_feed.py) sends 5 trades a second per product and one
+`manage.py markets_stream` process publishes a flush a second, and each client measures from the
+trade's `time` (the first ticker's `last_updated` in the frame) to receipt: tick-to-client latency.
+
 Bounded: every run stops by itself after --seconds (+ connect and drain time). Loopback only.
 """
 
@@ -54,9 +59,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # received frame, which on this 2-core machine would make the load generator, not the server, the
 # bottleneck at 10,000 sockets. This one reads only the tail of a ticker frame (`timestamp`, `seq`).
 class _Client(RawWebSocket):
-    def __init__(self, host: str, stats: dict, samples: array.array, window: dict):
+    def __init__(self, host: str, stats: dict, samples: array.array, window: dict, stamp: bytes):
         super().__init__(host, "/ws", ORIGIN)
-        self.stats, self.samples, self.window = stats, samples, window
+        self.stats, self.samples, self.window, self.stamp = stats, samples, window, stamp
         self.last_seq: int | None = None
         self.received = 0
 
@@ -71,7 +76,10 @@ class _Client(RawWebSocket):
         if self.last_seq is not None and seq != self.last_seq + 1:
             self.stats["gaps"] += seq - self.last_seq - 1
         self.last_seq = seq
-        start = payload.rindex(b'"timestamp":"') + 13
+        if self.stamp == b"timestamp":  # the frame's: when the price reached the ingest
+            start = payload.rindex(b'"timestamp":"') + 13
+        else:  # the first ticker's trade time on the feed
+            start = payload.find(b'"last_updated":"') + 16
         stamp = payload[start : payload.index(b'"', start)]
         sent = _STAMPS.get(stamp)
         if sent is None:
@@ -84,7 +92,7 @@ class _Client(RawWebSocket):
 _STAMPS: dict[bytes, float] = {}
 
 
-async def _worker(port: int, count: int, concurrency: int) -> None:
+async def _worker(port: int, count: int, concurrency: int, stamp: bytes) -> None:
     stats = {"connected": 0, "failed": 0, "gaps": 0, "dropped_connections": 0}
     samples: array.array = array.array("d")
     window = {"start": 0.0}
@@ -96,7 +104,7 @@ async def _worker(port: int, count: int, concurrency: int) -> None:
         async with gate:
             try:
                 _, protocol = await loop.create_connection(
-                    lambda: _Client(f"127.0.0.1:{port}", stats, samples, window), "127.0.0.1", port
+                    lambda: _Client(f"127.0.0.1:{port}", stats, samples, window, stamp), "127.0.0.1", port
                 )
                 await asyncio.wait_for(protocol.opened, 60)
             except Exception as exc:
@@ -161,6 +169,33 @@ def _publish(seconds: int) -> None:
     print(f"PUBLISHED {seconds}", flush=True)
 
 
+# --- live ticks: the fake Coinbase feed and one streamer process ------------------------------
+def _stream(seconds: int) -> None:
+    """`seconds` of live ticks: every product the streamer subscribes to trades 5 times a second."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coinlink.settings")
+    import django
+
+    django.setup()
+    from bench.fake_coinbase_feed import FakeCoinbaseFeed
+    from markets.stream.publish import stream_products
+
+    products = list(stream_products())
+    with FakeCoinbaseFeed(products=products) as feed:
+        env = {**_server_env(), "COINBASE_STREAM_URL": feed.url, "MARKET_STREAM_FLUSH_MS": "1000"}
+        streamer = subprocess.Popen(
+            [PYTHON, "manage.py", "markets_stream"], cwd=BASE_DIR, env=env, preexec_fn=_pin(CLIENT_CPUS)
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not feed.subscribed() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            feed.stream(5.0 * len(products), products)
+            time.sleep(seconds)
+        finally:
+            streamer.terminate()
+            streamer.wait(15)
+
+
 # --- orchestrator -----------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -207,7 +242,7 @@ UVICORN_EXTRA: list[str] = []
 def server_command(kind: str, port: int) -> list[str]:
     if kind == "uvicorn-2w":  # two worker processes sharing the port, each with its own hub
         return [*server_command("uvicorn", port), "--workers", "2"]
-    if kind == "uvicorn":
+    if kind in ("uvicorn", "uvicorn-stream"):
         return [
             PYTHON,
             "-m",
@@ -284,6 +319,7 @@ def _dropped_frames(port: int) -> float | None:
 
 def run_one(kind: str, clients: int, seconds: int, procs: int, concurrency: int, profile: str | None = None) -> dict:
     port = _free_port()
+    stamp = "last_updated" if kind == "uvicorn-stream" else "timestamp"
     server = subprocess.Popen(server_command(kind, port), cwd=BASE_DIR, env=_server_env(), preexec_fn=_pin(SERVER_CPUS))
     try:
         _wait_port(port)
@@ -295,7 +331,7 @@ def run_one(kind: str, clients: int, seconds: int, procs: int, concurrency: int,
         for count in per:
             workers.append(
                 subprocess.Popen(
-                    [PYTHON, __file__, "worker", str(port), str(count), str(concurrency)],
+                    [PYTHON, __file__, "worker", str(port), str(count), str(concurrency), stamp],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
@@ -338,23 +374,26 @@ def run_one(kind: str, clients: int, seconds: int, procs: int, concurrency: int,
         for worker in workers:
             worker.stdin.write(f"START {window_start}\n")
             worker.stdin.flush()
-        publisher = subprocess.run(
-            [PYTHON, __file__, "publish", str(seconds)],
-            cwd=BASE_DIR,
-            env=_server_env(),
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            preexec_fn=_pin(CLIENT_CPUS),
-        )
-        if publisher.returncode != 0:
-            raise RuntimeError(publisher.stderr[-2000:])
+        if kind == "uvicorn-stream":
+            _stream(seconds)
+        else:
+            publisher = subprocess.run(
+                [PYTHON, __file__, "publish", str(seconds)],
+                cwd=BASE_DIR,
+                env=_server_env(),
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+                preexec_fn=_pin(CLIENT_CPUS),
+            )
+            if publisher.returncode != 0:
+                raise RuntimeError(publisher.stderr[-2000:])
         time.sleep(3.0)
         cpu2, rss2 = _proc_sample(server.pid)
         clients_cpu2 = sum(_proc_sample(w.pid)[0] for w in workers)
         if spy:
             spy.wait(30)
-        dropped = _dropped_frames(port) if kind in ("uvicorn", "uvicorn-2w", "daphne") else 0.0
+        dropped = _dropped_frames(port) if kind in ("uvicorn", "uvicorn-2w", "uvicorn-stream", "daphne") else 0.0
         results = []
         for worker in workers:
             worker.stdin.write("STOP\n")
@@ -415,7 +454,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
         import uvloop
 
-        uvloop.run(_worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+        uvloop.run(_worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].encode()))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "publish":
         _publish(int(sys.argv[2]))

@@ -54,15 +54,11 @@ def _metrics_server(**kwargs):
     port = settings.CONFIG.celery_metrics_port
     if not port:
         return
-    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+    from coinlink.metrics import metrics_http_serve
 
-    registry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
     # Inside the container network only; Prometheus scrapes it there. nosec: bandit B104 is intended.
     addr = os.environ.get("CELERY_METRICS_ADDR", "0.0.0.0")  # noqa: S104  # nosec B104
-    start_http_server(port, addr=addr, registry=registry)
+    metrics_http_serve(port, addr)
 
 
 @signals.worker_process_shutdown.connect

@@ -65,6 +65,13 @@ class Config:
     coingecko_api_plan: str
     coingecko_base_url: str
     coinbase_exchange_base_url: str
+    coinbase_stream_url: str
+    market_stream_enabled: bool
+    market_stream_flush_ms: int
+    market_stream_idle_seconds: float
+    market_stream_backoff_max_seconds: float
+    market_stream_lease_seconds: float
+    market_stream_metrics_port: int
     upstream_connect_timeout: float
     upstream_read_timeout: float
     notification_retention_days: int
@@ -317,6 +324,13 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         coingecko_base_url=r.url("COINGECKO_BASE_URL", ("http", "https")) or "https://api.coingecko.com/api/v3",
         coinbase_exchange_base_url=r.url("COINBASE_EXCHANGE_BASE_URL", ("http", "https"))
         or "https://api.exchange.coinbase.com",
+        coinbase_stream_url=r.url("COINBASE_STREAM_URL", ("ws", "wss")) or "wss://ws-feed.exchange.coinbase.com",
+        market_stream_enabled=r.bool("MARKET_STREAM_ENABLED", True),
+        market_stream_flush_ms=r.int("MARKET_STREAM_FLUSH_MS", 1000, 50, 60_000),
+        market_stream_idle_seconds=r.float("MARKET_STREAM_IDLE_SECONDS", 10.0, 0.5, 300),
+        market_stream_backoff_max_seconds=r.float("MARKET_STREAM_BACKOFF_MAX_SECONDS", 60.0, 0.1, 600),
+        market_stream_lease_seconds=r.float("MARKET_STREAM_LEASE_SECONDS", 15.0, 1.0, 300),
+        market_stream_metrics_port=r.int("MARKET_STREAM_METRICS_PORT", 0, 0, 65535),
         upstream_connect_timeout=r.float("UPSTREAM_CONNECT_TIMEOUT", 3.0, 0.1, 60),
         upstream_read_timeout=r.float("UPSTREAM_READ_TIMEOUT", 10.0, 0.1, 120),
         notification_retention_days=r.int("NOTIFICATION_RETENTION_DAYS", 90, 1),

@@ -80,3 +80,41 @@ DEPENDENCY_ERRORS = Counter(
     "Requests answered 503 because a dependency (database, redis) was unreachable.",
     ["dependency"],
 )
+
+STREAM_CONNECTED = Gauge(
+    "coinlink_market_stream_connected",
+    "1 while this streamer is subscribed to the Coinbase feed.",
+    multiprocess_mode="livemax",
+)
+STREAM_LEADER = Gauge(
+    "coinlink_market_stream_leader", "1 while this streamer holds the lease and publishes.", multiprocess_mode="livemax"
+)
+STREAM_MESSAGES = Counter(
+    "coinlink_market_stream_messages_total", "Coinbase feed messages received, by type.", ["type"]
+)
+STREAM_DROPPED = Counter(
+    "coinlink_market_stream_dropped_total", "Coinbase feed messages dropped, by reason.", ["reason"]
+)
+STREAM_SEQUENCE_GAPS = Counter(
+    "coinlink_market_stream_sequence_gaps_total", "Heartbeats whose sequence did not follow the previous one."
+)
+STREAM_RECONNECTS = Counter("coinlink_market_stream_reconnects_total", "Coinbase feed (re)connection attempts.")
+STREAM_FLUSHES = Counter("coinlink_market_stream_flushes_total", "Coalesced flushes published, per quote.", ["quote"])
+STREAM_LAG = Histogram(
+    "coinlink_market_stream_lag_seconds",
+    "From a trade's time on Coinbase to its price being published.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0),
+)
+
+
+def metrics_http_serve(port: int, addr: str) -> None:
+    """Serve this process's metrics (all processes' with PROMETHEUS_MULTIPROC_DIR) on its own port."""
+    import os
+
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=addr, registry=registry)

@@ -82,6 +82,13 @@ def _market_data() -> dict:
     return market_data_status()
 
 
+def _market_stream() -> dict:
+    """Live ticks (connected, products, age of the last feed message); never critical: the poll serves meanwhile."""
+    from markets.stream.status import stream_status_get
+
+    return stream_status_get()
+
+
 # Failing these makes the instance unready (503); the rest only degrade it.
 CRITICAL = {"database"}
 CRITICAL_IN_PRODUCTION = {"cache", "channel_layer", "broker"}
@@ -91,6 +98,7 @@ CHECKS: dict[str, Check] = {
     "channel_layer": _channel_layer,
     "broker": _broker,
     "market_data": _market_data,
+    "market_stream": _market_stream,
 }
 
 

@@ -17,7 +17,7 @@ _STATUS_OK = {
 _CHECK = {
     "type": "object",
     "properties": {
-        "status": {"type": "string", "description": "ok or fail; market_data: ok or stale"},
+        "status": {"type": "string", "description": "ok or fail; market_data: ok or stale; market_stream: ok or down"},
         "latency_ms": {"type": "number"},
         "error": {"type": "string", "description": "The failure's type; the details are in the log."},
     },

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The image's one entrypoint: `web`, `ws`, `worker`, `beat`, `migrate`, or `manage <args>`.
+# The image's one entrypoint: `web`, `ws`, `worker`, `beat`, `stream`, `migrate`, or `manage <args>`.
 # Anything else is executed as given (e.g. `sh` for debugging).
 set -eu
 
@@ -33,6 +33,9 @@ case "$role" in
     # Exactly ONE beat process may run per deployment, or every periodic job runs twice.
     exec celery -A coinlink beat --loglevel "${LOG_LEVEL:-info}" \
       --schedule "${CELERY_BEAT_SCHEDULE_FILE:-/tmp/celerybeat-schedule}" "$@" ;;
+  stream)
+    # The Coinbase feed streamer (asyncio, one process); the compose healthcheck reads the file.
+    exec python manage.py markets_stream --health-file /tmp/markets-stream.alive "$@" ;;
   migrate)
     exec python manage.py migrate --noinput "$@" ;;
   manage)

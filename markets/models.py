@@ -27,6 +27,8 @@ QUOTES = (("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP"))
 INTERVALS = (("5m", "5 minutes"), ("1h", "1 hour"), ("1d", "1 day"))
 INTERVAL_SECONDS = {"5m": 300, "1h": 3600, "1d": 86400}
 PROVIDERS = (("coingecko", "CoinGecko"), ("coinbase", "Coinbase"))
+# A ticker's source also names the live feed; provider health (ProviderStatus) stays per REST provider.
+SOURCES = (*PROVIDERS, ("coinbase_stream", "Coinbase stream"))
 
 
 class Asset(models.Model):
@@ -74,7 +76,7 @@ class Ticker(models.Model):
     market_cap = models.DecimalField(**AMOUNT, null=True, blank=True)
     bid = models.DecimalField(**PRICE, null=True, blank=True)
     ask = models.DecimalField(**PRICE, null=True, blank=True)
-    source = models.CharField(max_length=20, choices=PROVIDERS)
+    source = models.CharField(max_length=20, choices=SOURCES)
     last_updated = models.DateTimeField(help_text="When the provider says the price was current.")
     fetched_at = models.DateTimeField(help_text="When our ingest received it; drives staleness.")
 

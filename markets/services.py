@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -114,32 +114,55 @@ def _fetch_quote(providers, assets, quote, deadline, outcomes) -> tuple[dict[str
 
 
 def tickers_store(*, quote: str, rows: dict[str, TickerRow], observed_at: float) -> int:
-    """Upsert the latest tickers (on commit: refresh the snapshot, announce the changes), then the tick candles."""
+    """Upsert the latest tickers (on commit: refresh the snapshot, announce the changes), then the tick candles.
+
+    A symbol the stream has priced more recently than `observed_at` keeps the streamed price; the
+    poll still brings its market cap and volume, and does not announce it (the stream did).
+    """
     fetched_at = datetime.fromtimestamp(observed_at, tz=UTC)
     assets = {a.symbol: a for a in Asset.objects.filter(symbol__in=rows)}
+    streamed = snapshot.stream_prices_get(quote=quote)
+    newer = {s for s in rows if s in streamed and streamed[s]["observed"] > observed_at}
+    rows = {s: _stream_row(row, streamed[s]) if s in newer else row for s, row in rows.items()}
     with transaction.atomic():
-        previous = _tickers_lock(quote=quote, assets=assets.values())
+        previous = tickers_lock(quote=quote, assets=assets.values())
         Ticker.objects.bulk_create(
             [_ticker(assets[s], quote, row, fetched_at) for s, row in rows.items() if s in assets],
             update_conflicts=True,
             unique_fields=["asset", "quote"],
             update_fields=TICKER_UPDATE_FIELDS,
         )
-        changed = {s: previous.get(a.id) for s, a in assets.items() if previous.get(a.id) != rows[s].price}
-        transaction.on_commit(lambda: _after_commit(quote, changed, observed_at))
+        changed = {
+            s: previous.get(a.id) for s, a in assets.items() if s not in newer and previous.get(a.id) != rows[s].price
+        }
+        transaction.on_commit(lambda: tickers_publish(quote=quote, changed=changed, observed_at=observed_at))
     # The chart candles come after the announcement: the live feed does not need them, and their
     # read-modify-write was about 40 % of the time from the upstream answer to the frame. Their own
     # transaction takes the same ticker row locks, so overlapping ingests of a quote still widen
     # a candle one at a time.
     with transaction.atomic():
-        _tickers_lock(quote=quote, assets=assets.values())
+        tickers_lock(quote=quote, assets=assets.values())
         prices = {assets[s]: r.price for s, r in rows.items() if s in assets}
         candles_record_ticks(quote=quote, prices=prices, at=fetched_at)
     return len(changed)
 
 
-def _tickers_lock(*, quote: str, assets) -> dict[int, Decimal]:
-    """Lock the quote's ticker rows of these assets; returns their current prices by asset id."""
+def _stream_row(row: TickerRow, streamed: dict) -> TickerRow:
+    return replace(
+        row,
+        price=streamed["price"],
+        change_24h=streamed["change_24h"],
+        change_percent_24h=streamed["change_percent_24h"],
+        bid=streamed["bid"],
+        ask=streamed["ask"],
+        last_updated=streamed["last_updated"],
+        source=snapshot.STREAM_SOURCE,
+    )
+
+
+def tickers_lock(*, quote: str, assets) -> dict[int, Decimal]:
+    """Lock the quote's ticker rows of these assets (every writer of them and their candles does, in a
+    transaction); returns their current prices by asset id."""
     rows = Ticker.objects.select_for_update().filter(quote=quote, asset__in=assets)
     return dict(rows.values_list("asset_id", "price"))
 
@@ -162,7 +185,8 @@ def _ticker(asset: Asset, quote: str, row: TickerRow, fetched_at: datetime) -> T
     )
 
 
-def _after_commit(quote: str, changed: dict[str, Decimal | None], observed_at: float) -> None:
+def tickers_publish(*, quote: str, changed: dict[str, Decimal | None], observed_at: float) -> None:
+    """Refresh the snapshot and announce the `changed` symbols (symbol -> previous price) to tickers_changed."""
     snapshot.last_success_mark(at=observed_at)
     metrics.MARKET_DATA_AGE.set(max(0.0, time.time() - observed_at))
     entry = snapshot.snapshot_build(quote=quote)
@@ -199,17 +223,39 @@ def staleness_announce(*, quote: str) -> None:
             logger.error("tickers_staleness receiver %r failed: %r", receiver, response, exc_info=response)
 
 
+@dataclass
+class Bar:
+    """Open, high, low and close of the prices seen in one interval."""
+
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+
+    @classmethod
+    def of(cls, price: Decimal) -> Bar:
+        return cls(price, price, price, price)
+
+    def add(self, price: Decimal) -> None:
+        self.high, self.low, self.close = max(self.high, price), min(self.low, price), price
+
+
 def candles_record_ticks(*, quote: str, prices: dict[Asset, Decimal], at: datetime) -> None:
     """Fold one observed price per asset into the current 5m, 1h and 1d candles (open kept, high/low widened)."""
+    candles_record_bars(quote=quote, bars={asset: Bar.of(price) for asset, price in prices.items()}, at=at)
+
+
+def candles_record_bars(*, quote: str, bars: dict[Asset, Bar], at: datetime) -> None:
+    """Fold each asset's bar of prices seen around `at` into the 5m, 1h and 1d candles holding `at`."""
     epoch = int(at.timestamp())
     buckets = {i: datetime.fromtimestamp(epoch - epoch % INTERVAL_SECONDS[i], tz=UTC) for i in TICK_INTERVALS}
     existing = {
         (c.asset_id, c.interval): c
-        for c in Candle.objects.filter(quote=quote, asset__in=list(prices), open_time__in=list(buckets.values()))
+        for c in Candle.objects.filter(quote=quote, asset__in=list(bars), open_time__in=list(buckets.values()))
         if buckets[c.interval] == c.open_time
     }
     candles = []
-    for asset, price in prices.items():
+    for asset, bar in bars.items():
         for interval, start in buckets.items():
             old = existing.get((asset.id, interval))
             candles.append(
@@ -218,10 +264,10 @@ def candles_record_ticks(*, quote: str, prices: dict[Asset, Decimal], at: dateti
                     quote=quote,
                     interval=interval,
                     open_time=start,
-                    open=old.open if old else price,
-                    high=max(old.high, price) if old else price,
-                    low=min(old.low, price) if old else price,
-                    close=price,
+                    open=old.open if old else bar.open,
+                    high=max(old.high, bar.high) if old else bar.high,
+                    low=min(old.low, bar.low) if old else bar.low,
+                    close=bar.close,
                     volume=old.volume if old else None,
                     source=old.source if old else "ticks",
                 )

@@ -25,6 +25,11 @@ CACHE_TTL = 300
 VERSION_KEY = "markets:snapshot:{quote}:version"
 ENTRY_KEY = "markets:snapshot:{quote}:entry"
 LAST_SUCCESS_KEY = "markets:last_success"
+# The streamer's newest price per symbol (markets.stream), kept apart from the Ticker rows, which it
+# writes only once per poll period: whichever of a row and a streamed price was observed later wins.
+STREAM_PRICES_KEY = "markets:stream:{quote}:prices"
+STREAM_PRICES_TTL = 86400
+STREAM_SOURCE = "coinbase_stream"
 _FRESH_SUFFIX = b'"stale":false}'
 _STALE_SUFFIX = b'"stale":true}'
 
@@ -78,14 +83,19 @@ def snapshot_build(*, quote: str, store: bool = True) -> dict:
         .select_related("asset")
         .order_by("asset__rank", "asset__symbol")
     )
+    streamed = stream_prices_get(quote=quote)
     tickers, frags, etags, fetched, extra = {}, {}, {}, {}, {}
     for row in rows:
         symbol = row.asset.symbol
         tickers[symbol] = ticker_dict(row, row.asset)
-        frags[symbol] = _dumps(tickers[symbol])
-        etags[symbol] = hashlib.blake2b(frags[symbol], digest_size=8).hexdigest()
         fetched[symbol] = row.fetched_at.timestamp()
         extra[symbol] = {"bid": _num(row.bid), "ask": _num(row.ask)}
+        newer = streamed.get(symbol)
+        if newer is not None and newer["observed"] > fetched[symbol]:
+            tickers[symbol], fetched[symbol] = stream_ticker(tickers[symbol], newer), newer["observed"]
+            extra[symbol] = {"bid": _num(newer["bid"]), "ask": _num(newer["ask"])}
+        frags[symbol] = _dumps(tickers[symbol])
+        etags[symbol] = hashlib.blake2b(frags[symbol], digest_size=8).hexdigest()
     built = time.time()
     timestamp = _iso(datetime.fromtimestamp(built, tz=UTC))
     tail = b'","stale":false}' if tickers else b'","stale":true}'  # a cold start has nothing fresh to offer
@@ -114,6 +124,31 @@ def snapshot_build(*, quote: str, store: bool = True) -> dict:
             logger.warning("snapshot not cached: %s", exc.__class__.__name__)
     _local[quote], _checked[quote] = entry, time.monotonic()
     return entry
+
+
+def stream_ticker(ticker: dict, streamed: dict) -> dict:
+    """`ticker` with the streamed price, its 24 h change and time; market cap, rank and volume stay."""
+    return {
+        **ticker,
+        "price": float(streamed["price"]),
+        "change_24h": _num(streamed["change_24h"]),
+        "change_percent_24h": _num(streamed["change_percent_24h"]),
+        "last_updated": _iso(streamed["last_updated"]),
+        "source": STREAM_SOURCE,
+    }
+
+
+def stream_prices_get(*, quote: str) -> dict[str, dict]:
+    """symbol -> {price, change_24h, change_percent_24h, bid, ask, last_updated, observed} from the streamer."""
+    try:
+        return cache.get(STREAM_PRICES_KEY.format(quote=quote)) or {}
+    except Exception as exc:
+        logger.warning("streamed prices unavailable: %s", exc.__class__.__name__)
+        return {}
+
+
+def stream_prices_put(*, quote: str, prices: dict[str, dict]) -> None:
+    cache.set(STREAM_PRICES_KEY.format(quote=quote), prices, STREAM_PRICES_TTL)
 
 
 def snapshot_get(*, quote: str) -> dict:

@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from markets.models import SOURCES
+
 
 class MarketErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
@@ -22,7 +24,9 @@ class TickerSerializer(serializers.Serializer):
     market_cap = serializers.FloatField(allow_null=True)
     rank = serializers.IntegerField()
     last_updated = serializers.DateTimeField()
-    source = serializers.ChoiceField(choices=["coingecko", "coinbase"])  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
+        choices=[name for name, _ in SOURCES], help_text="coinbase_stream: a live tick."
+    )
     stale = serializers.BooleanField(help_text="True when this price is older than the staleness limit.")
 
 

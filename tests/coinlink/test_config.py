@@ -82,6 +82,11 @@ def test_it_refuses_weak_or_unsafe_production_values(name, value):
         ("MARKET_QUOTES", "usd,jpy"),
         ("RATELIMIT_DEFAULT", "lots"),
         ("SENTRY_TRACES_SAMPLE_RATE", "2"),
+        ("COINBASE_STREAM_URL", "https://ws-feed.exchange.coinbase.com"),
+        ("MARKET_STREAM_ENABLED", "sometimes"),
+        ("MARKET_STREAM_FLUSH_MS", "10"),
+        ("MARKET_STREAM_IDLE_SECONDS", "nan"),
+        ("MARKET_STREAM_LEASE_SECONDS", "0"),
     ],
 )
 def test_it_names_the_variable_with_a_bad_value(name, value):
@@ -95,6 +100,13 @@ def test_it_parses_durations():
     config = load({"JWT_ACCESS_TTL": "5m", "JWT_REFRESH_TTL": "2d"})
     assert config.jwt_access_ttl == 300
     assert config.jwt_refresh_ttl == 2 * 86400
+
+
+def test_live_ticks_are_on_by_default_against_coinbase_with_a_one_second_flush():
+    config = load({})
+    assert config.market_stream_enabled and config.coinbase_stream_url == "wss://ws-feed.exchange.coinbase.com"
+    assert (config.market_stream_flush_ms, config.market_stream_idle_seconds) == (1000, 10.0)
+    assert config.market_stream_backoff_max_seconds == 60.0
 
 
 def test_it_defaults_staleness_to_three_polls():

@@ -12,7 +12,7 @@ import yaml
 
 from tests.coinlink.procs import ROOT
 
-APP_SERVICES = ("migrate", "web", "ws", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "ws", "worker", "beat", "stream")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_it_runs_every_app_process_from_one_image_and_the_env_file(compose):
 def test_it_orders_startup_with_health_and_completion_conditions(compose):
     services = compose["services"]
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    for name in ("web", "ws", "worker"):
+    for name in ("web", "ws", "worker", "stream"):
         assert services[name]["depends_on"] == {
             "postgres": {"condition": "service_healthy"},
             "redis": {"condition": "service_healthy"},
@@ -163,7 +163,7 @@ def test_the_entrypoint_is_valid_shell_and_knows_every_role():
     script = ROOT / "deploy/docker-entrypoint.sh"
     assert subprocess.run(["sh", "-n", str(script)], check=False).returncode == 0
     text = script.read_text()
-    for role in ("web)", "ws)", "worker)", "beat)", "migrate)", "manage)"):
+    for role in ("web)", "ws)", "worker)", "beat)", "stream)", "migrate)", "manage)"):
         assert role in text
     assert "gunicorn coinlink.wsgi:application --config /app/deploy/gunicorn.conf.py" in text
     assert "uvicorn coinlink.asgi:application" in text and "--ws websockets-sansio" in text
@@ -299,13 +299,15 @@ def test_the_systemd_examples_cover_every_process_with_one_beat_and_a_oneshot_mi
         "coinlink-worker@.service",
         "coinlink-beat.service",
         "coinlink-migrate.service",
+        "coinlink-stream.service",
     }
     assert "Type=oneshot" in units["coinlink-migrate.service"]
     # beat is a plain unit (workers are a template, coinlink-worker@N): it cannot be instantiated twice.
     assert "EXACTLY ONE" in units["coinlink-beat.service"] and "%i" not in units["coinlink-beat.service"]
     for name, text in units.items():
         assert "User=coinlink" in text and "EnvironmentFile=/etc/coinlink/coinlink.env" in text, name
-    for name in ("coinlink-web.service", "coinlink-ws.service", "coinlink-worker@.service", "coinlink-beat.service"):
+    services = ("web", "ws", "worker@", "beat", "stream")
+    for name in (f"coinlink-{s}.service" for s in services):
         # none of them starts on a schema the migration has not brought up to date
         assert "Requires=coinlink-migrate.service" in units[name], name
     dirs = [re.search(r"PROMETHEUS_MULTIPROC_DIR=(\S+)", t) for t in units.values()]

@@ -36,12 +36,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--no-scheduler", action="store_true", help="do not run the in-process schedule")
+        parser.add_argument("--no-scheduler", action="store_true", help="no in-process schedule or market stream")
 
     def handle(self, *args, host: str, port: int, no_scheduler: bool, **options):
         import uvicorn
 
         from coinlink.embedded_scheduler import start_embedded_scheduler
+        from markets.stream.runner import start_embedded_stream
 
         mode = "embedded (SQLite, in-process cache, feed and schedule)" if settings.EMBEDDED else "services"
         self.stdout.write(
@@ -51,4 +52,5 @@ class Command(BaseCommand):
         self.stdout.flush()
         if not no_scheduler:
             start_embedded_scheduler()
+            start_embedded_stream()
         uvicorn.Server(uvicorn.Config("coinlink.asgi:application", **uvicorn_options(host=host, port=port))).run()

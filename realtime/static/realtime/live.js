@@ -11,6 +11,16 @@
   var offline = document.getElementById("offline");
   var tickers = {}; // symbol -> ticker
   var retry = 0;
+  // Live ticks: Coinbase's top assets trade several times a second, so this long without a streamed
+  // price means the stream is down and prices move with the poll only.
+  var STREAM_QUIET_MS = 10000;
+  var SOURCES = { coinbase_stream: "Coinbase live", coinbase: "Coinbase", coingecko: "CoinGecko" };
+  var lastStreamed = 0; // when a coinbase_stream price last arrived (ms)
+  var streamNote = document.createElement("p");
+  streamNote.className = "stream-note";
+  streamNote.setAttribute("role", "status");
+  streamNote.hidden = true;
+  document.getElementById("tickers").before(streamNote);
 
   var money = function (value) {
     if (value === null || value === undefined) return "–";
@@ -68,7 +78,12 @@
       if (t.change_percent_24h) change.classList.add(t.change_percent_24h > 0 ? "up" : "down");
       cell(tr, "num", compact(t.volume_24h));
       cell(tr, "num", compact(t.market_cap));
-      cell(tr, "num", time(t.last_updated));
+      var when = cell(tr, "num updated", time(t.last_updated));
+      var source = document.createElement("span");
+      source.className = "source";
+      source.dataset.source = t.source || "";
+      source.textContent = SOURCES[t.source] || t.source || "";
+      when.appendChild(source);
       rows.appendChild(tr);
     });
     empty.hidden = order.length > 0 || !offline.hidden;
@@ -81,13 +96,24 @@
     }
   }
 
+  function streamCheck() {
+    var quiet = Date.now() - lastStreamed > STREAM_QUIET_MS;
+    streamNote.hidden = !quiet || !Object.keys(tickers).length;
+    streamNote.textContent = "Live ticks from Coinbase are paused: prices move with the regular poll " +
+      "(about every 30 s) until the stream is back.";
+  }
+
   function onTickers(frame) {
     var changed = {};
     frame.data.forEach(function (t) {
       var before = tickers[t.symbol];
       if (before && before.price !== t.price) changed[t.symbol] = t.price > before.price ? 1 : -1;
+      if (t.source === "coinbase_stream" && Date.now() - Date.parse(t.last_updated) < STREAM_QUIET_MS) {
+        lastStreamed = Date.now();
+      }
       tickers[t.symbol] = t;
     });
+    streamCheck();
     seqOut.textContent = "#" + frame.seq;
     updated.textContent = "Last update " + time(frame.timestamp) + (frame.stale && frame.data.length ? " (some prices are stale)" : "") + ".";
     render(changed);
@@ -133,6 +159,8 @@
     return !offline.hidden || !symbols.length || symbols.some(function (s) { return tickers[s].stale; });
   }
 
+
+  setInterval(streamCheck, 1000);
   connect();
   checkProviders();
   setInterval(function () { if (pricesInDoubt()) checkProviders(); }, 10000);
