@@ -4,7 +4,7 @@ alert evaluation per flush with 100,000 active alerts.
     DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/stream_bench.py cpu --rate 500
     DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/stream_bench.py alerts
 
-`cpu`: the fake Coinbase feed (bench/fake_coinbase_feed.py, in this process) sends `--rate` trades a
+`cpu`: the fake Coinbase feed (tests/fake_coinbase_feed.py, in this process) sends `--rate` trades a
 second spread over every product the catalogue subscribes to; one `manage.py markets_stream` process
 reads it, coalesces, publishes a flush a second (snapshot, /ws publish, alert task enqueue) and
 writes rows once per poll period. Its CPU is read from /proc over `--seconds`, after a warm-up.
@@ -68,9 +68,9 @@ def streamer_cpu(rate: float, seconds: int, warmup: int) -> None:
     import django
 
     django.setup()
-    from bench.fake_coinbase_feed import FakeCoinbaseFeed
     from markets.catalogue import catalogue_load
     from markets.stream.publish import stream_products
+    from tests.fake_coinbase_feed import FakeCoinbaseFeed
 
     catalogue_load()
     products = list(stream_products())

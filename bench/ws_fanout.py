@@ -10,7 +10,7 @@ server's RSS and CPU from /proc. Results are printed and written as JSON to benc
     .venv/bin/python bench/ws_fanout.py --clients 1000 5000 10000 --servers baseline uvicorn daphne
 
 Live ticks (`--servers baseline uvicorn-stream`): for `uvicorn-stream` no publisher runs; the fake
-Coinbase feed (bench/fake_coinbase_feed.py) sends 5 trades a second per product and one
+Coinbase feed (tests/fake_coinbase_feed.py) sends 5 trades a second per product and one
 `manage.py markets_stream` process publishes a flush a second, and each client measures from the
 trade's `time` (the first ticker's `last_updated` in the frame) to receipt: tick-to-client latency.
 
@@ -176,8 +176,8 @@ def _stream(seconds: int) -> None:
     import django
 
     django.setup()
-    from bench.fake_coinbase_feed import FakeCoinbaseFeed
     from markets.stream.publish import stream_products
+    from tests.fake_coinbase_feed import FakeCoinbaseFeed
 
     products = list(stream_products())
     with FakeCoinbaseFeed(products=products) as feed:

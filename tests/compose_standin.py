@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import nginx  # noqa: E402 - the repository root is on the path only from here
+from deploy.nginx import loopback as nginx  # noqa: E402 - the repository root is on the path only from here
 from tests.coinlink.procs import free_port, http_get, start_gunicorn, start_uvicorn  # noqa: E402
 
 DIR = Path(os.environ["STANDIN_DIR"])

@@ -102,6 +102,7 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(64),
         JWT_SIGNING_KEY=secrets.token_urlsafe(48),
         ALLOWED_HOSTS="127.0.0.1,localhost",
+        FRONTEND_URL="https://app.example.com",
         SECURE_SSL_REDIRECT="false",
         LOG_LEVEL="warning",
         PROMETHEUS_MULTIPROC_DIR=None,

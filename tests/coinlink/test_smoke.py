@@ -19,8 +19,8 @@ from datetime import timedelta
 
 import pytest
 
-from bench import nginx
 from coinlink import smoke
+from deploy.nginx import loopback as nginx
 from tests.coinlink.procs import (
     ROOT,
     PrivateRedis,

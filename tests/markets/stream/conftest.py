@@ -1,4 +1,4 @@
-"""Stream fixtures: the fake Coinbase feed (bench/fake_coinbase_feed.py), a streamer running on the
+"""Stream fixtures: the fake Coinbase feed (tests/fake_coinbase_feed.py), a streamer running on the
 test's loop, and short flush, idle, backoff and lease periods."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from bench.fake_coinbase_feed import FakeCoinbaseFeed
 from tests.coinlink.procs import ROOT, free_port, http_get, stop, wait_until
+from tests.fake_coinbase_feed import FakeCoinbaseFeed
 from tests.realtime.conftest import _release_thread_connections, open_feed, store_prices  # noqa: F401 - shared fixtures
 from tests.realtime.servers import database_url_of_tests
 

@@ -9,8 +9,8 @@ import time
 import pytest
 from prometheus_client import REGISTRY
 
-from bench.fake_coinbase_feed import FakeCoinbaseFeed
 from tests.coinlink.procs import free_port
+from tests.fake_coinbase_feed import FakeCoinbaseFeed
 from tests.markets.stream.conftest import asnapshot_price, until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis, pytest.mark.postgres]

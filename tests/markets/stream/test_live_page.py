@@ -7,7 +7,8 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.realtime.test_live_page import _price, _wait, browser  # noqa: F401 - the shared headless Chromium
+from tests.browser import wait as _wait
+from tests.realtime.test_live_page import _price
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.browser, pytest.mark.slow]
 
@@ -34,7 +35,7 @@ async def test_the_live_page_flashes_a_tick_names_its_source_and_says_when_the_s
     feed,
     store_prices,
     embedded_server,
-    browser,  # noqa: F811
+    browser,
 ):
     await store_prices({"BTC": "60000", "ETH": "3000"})
 

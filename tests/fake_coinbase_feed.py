@@ -11,7 +11,7 @@ Faults on demand: `drop()` closes every connection, `silence()` keeps TCP open b
 `send_raw()` sends garbage, `send_error()` an `error` frame, `refuse()` stops accepting connections.
 
 In-process (tests): `with FakeCoinbaseFeed(products=["BTC-USD"]) as feed: feed.tick("BTC-USD", "65000")`.
-As a process (benchmarks): `python bench/fake_coinbase_feed.py --port 18098 --rate 500 --products BTC-USD,...`.
+As a process (benchmarks): `python -m tests.fake_coinbase_feed --port 18098 --rate 500 --products BTC-USD,...`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import websockets
 
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "upstream"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "upstream"
 
 
 def _recorded(name: str) -> dict:
