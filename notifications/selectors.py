@@ -7,6 +7,7 @@ import uuid
 from django.db.models import QuerySet
 
 from accounts.models import NOTIFICATION_SWITCHES
+from coinlink.db.prepared import PreparedScalar
 from coinlink.errors import NotFound
 from notifications.models import Alert, Notification, NotificationSettings
 
@@ -39,8 +40,14 @@ def notification_get(*, user, notification_id: uuid.UUID) -> Notification:
     return note
 
 
+# On most signed-in calls of the SPA: compiled once (coinlink.db.prepared).
+_UNREAD_COUNT = PreparedScalar(
+    lambda user_id: Notification.objects.filter(user_id=user_id, is_read=False), QuerySet.count
+)
+
+
 def notification_unread_count(*, user) -> int:
-    return Notification.objects.filter(user=user, is_read=False).count()
+    return _UNREAD_COUNT(user_id=user.pk)
 
 
 def notification_settings_get(*, user) -> NotificationSettings:
