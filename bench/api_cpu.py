@@ -18,6 +18,13 @@ new login (so the user always has one live session, as in the load test). Then `
 evaluation cycles over 50 assets with 2,000 active alerts of 100 users, 50 of which fire per
 cycle (they are re-armed between cycles, untimed).
 
+The floor: bench/floor/ is a minimal Django project (no apps, no middleware) whose one DRF view
+checks an HS256 JWT with PyJWT, reads the session from Redis with redis-py and runs one primary-key
+query, the least a signed-in call can cost. It runs in its own process, measured the same way
+between the `--blocks` blocks of rounds (and after the last), so both see the machine in the same
+state; the first table gives each endpoint's median of per-block medians as a multiple of the
+floor's, and the multiple weighted by the load test's mix (bench/load/scenario.py MIX).
+
 The database is created and migrated when missing; the bench users (`api-cpu-*`) are deleted at the end.
 """
 
@@ -330,7 +337,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
     parser.add_argument("--rounds", type=int, default=300, help="measured rounds of the REST actions")
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--blocks", type=int, default=6, help="blocks the rounds are measured in, the floor between")
+    parser.add_argument("--blocks", type=int, default=15, help="blocks the rounds are measured in, the floor between")
     parser.add_argument("--cycles", type=int, default=30, help="measured alert evaluation cycles")
     parser.add_argument("--fire", type=int, default=50, help="alerts that fire per cycle")
     args = parser.parse_args()
