@@ -53,11 +53,15 @@ class PreparedScalar:
             captured.append((sql, list(params or ())))
             raise _Captured
 
-        with connections[using].execute_wrapper(capture):
+        connection = connections[using]
+        logged = len(connection.queries_log)
+        with connection.execute_wrapper(capture):
             try:
                 self.evaluate(self.build(**placeholders).using(using))
             except _Captured:
                 pass
+        while len(connection.queries_log) > logged:  # never sent: the debug log (DEBUG, tests) must not show it
+            connection.queries_log.pop()
         if len(captured) != 1:
             raise ValueError(f"expected one statement, the ORM sent {len(captured)}")
         sql, params = captured[0]

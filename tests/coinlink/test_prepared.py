@@ -40,6 +40,15 @@ def test_it_sends_the_orms_own_sql_once_per_call(owner):
     assert [q["sql"] for q in prepared.captured_queries] == [q["sql"] for q in orm.captured_queries]
 
 
+def test_writing_the_sql_is_not_a_query(owner):
+    count = PreparedScalar(unread, QuerySet.count)
+
+    with CaptureQueriesContext(connection) as first:
+        count(user_id=owner.pk)
+
+    assert len(first.captured_queries) == 1
+
+
 def test_it_refuses_a_query_that_does_not_use_its_value(owner):
     count = PreparedScalar(lambda user_id: Notification.objects.all(), QuerySet.count)
 
