@@ -73,3 +73,22 @@ class PreparedScalar:
             slots[name] = (found[0], isinstance(params[found[0]], str))
         self._compiled[using] = (sql, params, slots)
         return self._compiled[using]
+
+
+class _PreparedCountQuerySet(QuerySet):
+    # Set on the one instance `with_prepared_count` returns; its clones (a filter, the paginator's
+    # slice) are other queries and are counted by the ORM again.
+    _prepared_count: Callable[[], Any] | None = None
+
+    def count(self) -> int:
+        if self._prepared_count is not None and self._result_cache is None:
+            return self._prepared_count()
+        return super().count()
+
+
+def with_prepared_count(queryset: QuerySet, count: Callable[[], Any]) -> QuerySet:
+    """`queryset`, whose count() (Django's Paginator asks it for a full page) is `count`, a prepared
+    statement that must count the same rows."""
+    counted = _PreparedCountQuerySet(model=queryset.model, query=queryset.query, using=queryset.db)
+    counted._prepared_count = count
+    return counted

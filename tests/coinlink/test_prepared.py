@@ -5,7 +5,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.test.utils import CaptureQueriesContext
 
-from coinlink.db.prepared import PreparedScalar
+from coinlink.db.prepared import PreparedScalar, with_prepared_count
 from notifications.models import Notification
 from tests.notifications.factories import NotificationFactory
 
@@ -54,3 +54,14 @@ def test_it_refuses_a_query_that_does_not_use_its_value(owner):
 
     with pytest.raises(ValueError, match="appears 0 times"):
         count(user_id=owner.pk)
+
+
+def test_a_queryset_with_a_prepared_count_counts_with_it_and_its_clones_with_the_orm(owner):
+    NotificationFactory.create_batch(3, user=owner)
+    NotificationFactory(user=owner, is_read=True)
+    notes = with_prepared_count(Notification.objects.filter(user=owner), lambda: 42)
+
+    assert notes.count() == 42  # the prepared statement answers for this very query
+    assert notes.filter(is_read=False).count() == 3  # another query: the ORM counts it
+    assert notes[:2].count() == 2
+    assert len(notes) == 4 and notes.count() == 4  # once fetched, Django counts the rows it holds
