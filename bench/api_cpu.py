@@ -18,6 +18,13 @@ new login (so the user always has one live session, as in the load test). Then `
 evaluation cycles over 50 assets with 2,000 active alerts of 100 users, 50 of which fire per
 cycle (they are re-armed between cycles, untimed).
 
+The floor: bench/floor/ is a minimal Django project (no apps, no middleware) whose one DRF view
+checks an HS256 JWT with PyJWT, reads the session from Redis with redis-py and runs one primary-key
+query, the least a signed-in call can cost. It runs in its own process, measured the same way
+between the `--blocks` blocks of rounds (and after the last), so both see the machine in the same
+state; the first table gives each endpoint's median of per-block medians as a multiple of the
+floor's, and the multiple weighted by the load test's mix (bench/load/scenario.py MIX).
+
 The database is created and migrated when missing; the bench users (`api-cpu-*`) are deleted at the end.
 """
 
@@ -99,6 +106,8 @@ class Client:
         self.app = get_wsgi_application()
         self.connection = connection
         self.cpu: dict[str, list[float]] = defaultdict(list)
+        self.blocks: dict[str, list[list[float]]] = defaultdict(lambda: [[]])  # per `block` (below)
+        self.block = 0
         self.queries: dict[str, list[int]] = defaultdict(list)
         self.recording = False
         self._count = 0
@@ -108,37 +117,46 @@ class Client:
         return execute(sql, params, many, context)
 
     def call(self, name: str, method: str, path: str, *, token: str | None = None, body=None, expect: int = 200):
-        path, _, query = path.partition("?")
-        raw = json.dumps(body).encode() if body is not None else b""
-        environ = {
-            "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": PROXY,
-            "HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_FOR": "203.0.113.7",
-            "HTTP_USER_AGENT": "api-cpu-bench/1", "wsgi.input": io.BytesIO(raw), "wsgi.url_scheme": "http",
-            "wsgi.errors": sys.stderr, "SERVER_PROTOCOL": "HTTP/1.1",
-        }  # fmt: skip
-        if raw:
-            environ["CONTENT_TYPE"] = "application/json"
-            environ["CONTENT_LENGTH"] = str(len(raw))
-        if token:
-            environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-        status = []
-
-        def start_response(line, headers, exc_info=None):
-            status.append(line)
-
         self._count = 0
         with self.connection.execute_wrapper(self._counter):
-            started = time.process_time()
-            out = b"".join(self.app(environ, start_response))
-            spent = time.process_time() - started
-        code = int(status[0].split()[0])
+            code, out, spent = wsgi_call(self.app, method, path, token=token, body=body)
         if code != expect:
-            raise SystemExit(f"{method} {path} -> {status[0]}: {out[:300]!r}")
+            raise SystemExit(f"{method} {path} -> {code}: {out[:300]!r}")
         if self.recording:
             self.cpu[name].append(spent)
+            blocks = self.blocks[name]
+            if len(blocks) <= self.block:
+                blocks.append([])
+            blocks[-1].append(spent)
             self.queries[name].append(self._count)
         return json.loads(out) if out else None
+
+
+def wsgi_call(app, method: str, path: str, *, token: str | None = None, body=None) -> tuple[int, bytes, float]:
+    """(status, body, CPU seconds) of one request through `app` as gunicorn's sync worker calls it."""
+    path, _, query = path.partition("?")
+    raw = json.dumps(body).encode() if body is not None else b""
+    environ = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": PROXY,
+        "HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_FOR": "203.0.113.7",
+        "HTTP_USER_AGENT": "api-cpu-bench/1", "wsgi.input": io.BytesIO(raw), "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr, "SERVER_PROTOCOL": "HTTP/1.1",
+    }  # fmt: skip
+    if raw:
+        environ["CONTENT_TYPE"] = "application/json"
+        environ["CONTENT_LENGTH"] = str(len(raw))
+    if token:
+        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    status = []
+
+    def start_response(line, headers, exc_info=None):
+        status.append(line)
+
+    started = time.process_time()
+    out = b"".join(app(environ, start_response))
+    spent = time.process_time() - started
+    return int(status[0].split()[0]), out, spent
 
 
 def seed_user(index: int):
@@ -160,7 +178,36 @@ def seed_user(index: int):
     return user
 
 
-def rest_rounds(client: Client, rounds: int, warmup: int) -> None:
+class Floor:
+    """The floor project (bench/floor/) in its own process, measured between blocks of CoinLink's rounds
+    so that both see the same machine; its per-block medians are kept."""
+
+    def __init__(self, database_url: str, redis_url: str):
+        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, FLOOR_JWT_KEY=secrets.token_urlsafe(48))
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "floor" / "worker.py")],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.blocks: list[list[float]] = []
+
+    def measure(self, calls: int, *, record: bool = True) -> None:
+        self.proc.stdin.write(f"{calls}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit("the floor worker (bench/floor/worker.py) stopped")
+        if record:
+            self.blocks.append(json.loads(line))
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def rest_rounds(client: Client, rounds: int, warmup: int, *, floor: Floor, blocks: int) -> None:
+    """`rounds` measured rounds in `blocks` blocks; before each block, and after the last, the floor
+    view runs as many calls as a block has signed-in calls of the mix."""
     email = f"{EMAIL_PREFIX}0@example.com"
     login = {"email": email, "password": PASSWORD}
     tokens = client.call("auth.login", "POST", "/api/v2/auth/login", body=login)["tokens"]
@@ -170,8 +217,15 @@ def rest_rounds(client: Client, rounds: int, warmup: int) -> None:
         client.call("alerts.create", "POST", "/api/v2/alerts", token=access, body=body, expect=201)
     unread = [n["id"] for n in client.call("x", "GET", "/api/v2/notifications?page_size=100", token=access)["results"]]
     rng = random.Random(8)
+    per_block = max(1, rounds // blocks)
+    floor_calls = per_block * 9
+    floor.measure(floor_calls, record=False)  # its warm-up
     for round_no in range(warmup + rounds):
         client.recording = round_no >= warmup
+        measured = round_no - warmup
+        if measured >= 0 and measured % per_block == 0:
+            client.block = measured // per_block
+            floor.measure(floor_calls)
         call = client.call
         call("notifications.list", "GET", "/api/v2/notifications?page_size=20", token=access)
         call("notifications.unread_count", "GET", "/api/v2/notifications/unread-count", token=access)
@@ -195,6 +249,7 @@ def rest_rounds(client: Client, rounds: int, warmup: int) -> None:
         tokens = call("auth.login", "POST", "/api/v2/auth/login", body=login)["tokens"]
         access, refresh = tokens["access_token"], tokens["refresh_token"]
     client.recording = False
+    floor.measure(floor_calls)
 
 
 def evaluation_cycles(cycles: int, users: list, fire: int) -> tuple[list[float], list[float], list[int]]:
@@ -282,6 +337,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
     parser.add_argument("--rounds", type=int, default=300, help="measured rounds of the REST actions")
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--blocks", type=int, default=15, help="blocks the rounds are measured in, the floor between")
     parser.add_argument("--cycles", type=int, default=30, help="measured alert evaluation cycles")
     parser.add_argument("--fire", type=int, default=50, help="alerts that fire per cycle")
     args = parser.parse_args()
@@ -302,9 +358,13 @@ def main() -> None:
     try:
         users = [seed_user(i) for i in range(100)]
         client = Client()
+        floor = Floor(args.database_url, args.redis_url)
         with stderr_to_devnull():
-            rest_rounds(client, args.rounds, args.warmup)
-            cycle_cpu, claim_cpu, cycle_queries = evaluation_cycles(args.cycles, users, args.fire)
+            rest_rounds(client, args.rounds, args.warmup, floor=floor, blocks=args.blocks)
+            floor.close()
+            cycle_cpu, claim_cpu, cycle_queries = (
+                evaluation_cycles(args.cycles, users, args.fire) if args.cycles else ([], [], [])
+            )
     finally:
         cleanup()
     load_after = Path("/proc/loadavg").read_text().split()[:3]
@@ -317,6 +377,7 @@ def main() -> None:
         f"{args.cycles} evaluation cycles; load average before {', '.join(load_before)}, "
         f"after {', '.join(load_after)}\n"
     )
+    print_ratios(client, floor)
     print("| endpoint | CPU µs/request (median) | CPU µs/request (mean) | queries/request |")
     print("|---|---:|---:|---:|")
     for name in client.cpu:
@@ -324,12 +385,36 @@ def main() -> None:
         q = sorted(set(queries))
         shown = str(q[0]) if len(q) == 1 else f"{sum(queries) / len(queries):.1f} ({q[0]}-{q[-1]})"
         print(f"| {name} | {median(cpu) * 1e6:,.0f} | {sum(cpu) / len(cpu) * 1e6:,.0f} | {shown} |")
-    print(
-        f"| alerts_evaluate cycle ({args.fire} of 2,000 alerts fire) | {median(cycle_cpu) * 1e6:,.0f} | "
-        f"{sum(cycle_cpu) / len(cycle_cpu) * 1e6:,.0f} | {median(cycle_queries)} |"
-    )
-    claim_mean = sum(claim_cpu) / len(claim_cpu) * 1e6
-    print(f"| of which `alerts_claim` | {median(claim_cpu) * 1e6:,.0f} | {claim_mean:,.0f} | |")
+    if cycle_cpu:
+        print(
+            f"| alerts_evaluate cycle ({args.fire} of 2,000 alerts fire) | {median(cycle_cpu) * 1e6:,.0f} | "
+            f"{sum(cycle_cpu) / len(cycle_cpu) * 1e6:,.0f} | {median(cycle_queries)} |"
+        )
+        claim_mean = sum(claim_cpu) / len(claim_cpu) * 1e6
+        print(f"| of which `alerts_claim` | {median(claim_cpu) * 1e6:,.0f} | {claim_mean:,.0f} | |")
+
+
+def block_median(blocks: list[list[float]]) -> float:
+    """The median over blocks of each block's median: a block slowed by other work on the machine
+    moves it less than it moves a pooled median."""
+    return median([median(block) for block in blocks if block])
+
+
+def print_ratios(client: Client, floor: Floor) -> None:
+    """Each endpoint's CPU per call as a multiple of the floor's, and the mix-weighted multiple."""
+    from bench.load.scenario import MIX
+
+    floor_cpu = block_median(floor.blocks)
+    weights = {name: weight for weight, name in MIX if name in client.blocks}
+    print(f"| endpoint (mix weight) | CPU µs/call (median of {len(floor.blocks)} blocks) | × floor |")
+    print("|---|---:|---:|")
+    print(f"| floor: bench/floor DRF view (HS256 JWT, Redis GET, indexed query) | {floor_cpu * 1e6:,.0f} | 1.00 |")
+    for name, blocks in client.blocks.items():
+        cpu = block_median(blocks)
+        weight = f" ({weights[name]})" if name in weights else ""
+        print(f"| {name}{weight} | {cpu * 1e6:,.0f} | {cpu / floor_cpu:.2f} |")
+    weighted = sum(block_median(client.blocks[n]) * w for n, w in weights.items()) / sum(weights.values())
+    print(f"| **signed-in mix, weighted** | {weighted * 1e6:,.0f} | **{weighted / floor_cpu:.2f}** |\n")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ MIDDLEWARE = [
     "coinlink.middleware.RequestIdMiddleware",
     "coinlink.middleware.TrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "coinlink.csp_middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "coinlink.middleware.RequestGuardMiddleware",

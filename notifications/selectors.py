@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from django.db.models import QuerySet
 
 from accounts.models import NOTIFICATION_SWITCHES
+from coinlink.db.prepared import PreparedScalar, with_prepared_count
 from coinlink.errors import NotFound
 from notifications.models import Alert, Notification, NotificationSettings
 
@@ -23,13 +25,19 @@ def alert_get(*, user, alert_id: uuid.UUID) -> Alert:
     return alert
 
 
+_LIST_COUNT = PreparedScalar(lambda user_id: Notification.objects.filter(user_id=user_id), QuerySet.count)
+
+
 def notification_list(*, user, unread: bool | None = None, type: str | None = None) -> QuerySet[Notification]:
     notes = Notification.objects.filter(user=user)
     if unread is not None:
         notes = notes.filter(is_read=not unread)
     if type:
         notes = notes.filter(type=type)
-    return notes.order_by("-created_at", "-id")
+    notes = notes.order_by("-created_at", "-id")
+    if unread is None and not type:  # the SPA's list: a full page's COUNT is a prepared statement
+        return with_prepared_count(notes, partial(_LIST_COUNT, user_id=user.pk))
+    return notes
 
 
 def notification_get(*, user, notification_id: uuid.UUID) -> Notification:
@@ -39,8 +47,14 @@ def notification_get(*, user, notification_id: uuid.UUID) -> Notification:
     return note
 
 
+# On most signed-in calls of the SPA: compiled once (coinlink.db.prepared).
+_UNREAD_COUNT = PreparedScalar(
+    lambda user_id: Notification.objects.filter(user_id=user_id, is_read=False), QuerySet.count
+)
+
+
 def notification_unread_count(*, user) -> int:
-    return Notification.objects.filter(user=user, is_read=False).count()
+    return _UNREAD_COUNT(user_id=user.pk)
 
 
 def notification_settings_get(*, user) -> NotificationSettings:

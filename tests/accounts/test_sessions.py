@@ -294,6 +294,20 @@ def test_access_token_user_refuses_bad_expired_and_revoked_tokens(owner, committ
         access_token_user(token=tokens["access_token"])
 
 
+def test_a_token_already_seen_is_refused_once_it_expires(owner, monkeypatch):
+    # Verified tokens are kept per process so that the SPA's repeated token is not decoded on every
+    # call; its expiry must still be checked on every use.
+    tokens = tokens_for(owner)
+    assert works(tokens)
+    later = timezone.now() + timedelta(days=1)
+    monkeypatch.setattr("rest_framework_simplejwt.utils.aware_utcnow", lambda: later)
+    monkeypatch.setattr("rest_framework_simplejwt.tokens.aware_utcnow", lambda: later)
+
+    response = client_with(tokens["access_token"]).get(VERIFY)
+
+    assert response.status_code == 401
+
+
 # --- concurrency -------------------------------------------------------------------------------
 
 

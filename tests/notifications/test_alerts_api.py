@@ -49,6 +49,24 @@ def test_a_target_can_be_as_precise_as_a_ticker_price(owner_client, catalogue):
     assert too_fine.status_code == 400 and "target_value" in too_fine.json()["errors"]
 
 
+def test_an_alert_renders_exactly_as_drfs_own_field_by_field_path(owner):
+    # AlertSerializer writes the object directly for speed; DRF's generic path is the reference.
+    from datetime import UTC, datetime
+
+    from rest_framework import serializers
+
+    from notifications.api.serializers import AlertSerializer
+
+    fired = AlertFactory(user=owner, target_value=Decimal("0.000000015"), repeat=True, cooldown_seconds=60)
+    Alert.objects.filter(pk=fired.pk).update(
+        last_triggered_at=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC), trigger_count=7, is_active=False
+    )
+    never = AlertFactory(user=owner, symbol="ETH", condition="crosses_below", target_value=Decimal("-12.5"), vs="eur")
+    for alert in Alert.objects.filter(pk__in=[fired.pk, never.pk]):
+        serializer = AlertSerializer(alert)
+        assert serializer.data == serializers.ModelSerializer.to_representation(serializer, alert)
+
+
 def test_it_creates_an_alert_with_the_contract_fields(owner_client, catalogue):
     response = owner_client.post(
         URL, {"symbol": "btc", "condition": "above", "target_value": "65000.5", "vs": "eur"}, format="json"

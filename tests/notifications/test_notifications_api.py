@@ -98,6 +98,16 @@ def test_it_marks_all_read_and_says_how_many_changed(owner, other_user, owner_cl
     assert theirs.is_read is False
 
 
+def test_a_full_page_reports_the_total_with_and_without_filters(owner, other_user, owner_client):
+    NotificationFactory.create_batch(23, user=owner)
+    NotificationFactory.create_batch(4, user=owner, is_read=True)
+    NotificationFactory.create_batch(30, user=other_user)
+
+    assert owner_client.get(URL + "?page_size=20").json()["count"] == 27
+    assert owner_client.get(URL + "?page_size=20&unread=true").json()["count"] == 23
+    assert owner_client.get(URL + "?page_size=2&unread=false").json()["count"] == 4
+
+
 def test_it_counts_unread(owner, other_user, owner_client):
     NotificationFactory.create_batch(2, user=owner)
     NotificationFactory(user=owner, is_read=True)
