@@ -8,7 +8,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreation
 from django.db import transaction
 
 from accounts import services
-from accounts.models import NOTIFICATION_SWITCHES, Preferences, Session, User
+from accounts.models import Preferences, Session, User
 
 
 class PreferencesInline(admin.StackedInline):
@@ -16,7 +16,7 @@ class PreferencesInline(admin.StackedInline):
     can_delete = False
     extra = 0
     # No longer used: the API shows and changes the notification settings under these names.
-    exclude = tuple(NOTIFICATION_SWITCHES)
+    exclude = ("notifications_enabled", "email_alerts", "price_alerts", "news_notifications")
 
 
 class SessionInline(admin.TabularInline):

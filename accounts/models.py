@@ -109,17 +109,6 @@ class KnownDevice(models.Model):
         return f"{self.user_id} device {self.fingerprint[:12]}"
 
 
-# The preference switches that are notification settings under other names (one setting, two
-# views): shown and changed through `/user/preferences`, stored as the `NotificationSettings` fields
-# that delivery reads. Preferences' own columns of these names are no longer used.
-NOTIFICATION_SWITCHES = {
-    "notifications_enabled": "in_app_enabled",
-    "email_alerts": "email_enabled",
-    "price_alerts": "price_alerts",
-    "news_notifications": "news_updates",
-}
-
-
 class Preferences(models.Model):
     """A user's display and notification preferences (one row per user, created on first use)."""
 

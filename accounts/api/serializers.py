@@ -210,10 +210,6 @@ class PreferencesSerializer(NoUnknownFieldsMixin, ModelSerializer):
     watchlist = serializers.ListField(
         child=StrictCharField(max_length=15), max_length=WATCHLIST_MAX, help_text="Symbols of catalogue assets."
     )
-    notifications_enabled = StrictBooleanField()
-    email_alerts = StrictBooleanField()
-    price_alerts = StrictBooleanField()
-    news_notifications = StrictBooleanField()
     sound_enabled = StrictBooleanField()
 
     class Meta:
