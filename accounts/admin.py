@@ -15,8 +15,6 @@ class PreferencesInline(admin.StackedInline):
     model = Preferences
     can_delete = False
     extra = 0
-    # No longer used: the API shows and changes the notification settings under these names.
-    exclude = ("notifications_enabled", "email_alerts", "price_alerts", "news_notifications")
 
 
 class SessionInline(admin.TabularInline):

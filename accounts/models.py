@@ -110,7 +110,10 @@ class KnownDevice(models.Model):
 
 
 class Preferences(models.Model):
-    """A user's display and notification preferences (one row per user, created on first use)."""
+    """A user's display preferences and watchlist (one row per user, created on first use).
+
+    The notification switches the API shows beside them are notification settings (coinlink/preferences.py).
+    """
 
     class Theme(models.TextChoices):
         DARK = "dark"
@@ -127,10 +130,6 @@ class Preferences(models.Model):
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.USD)
     timezone = models.CharField(max_length=64, default="UTC")
     watchlist = models.JSONField(default=list, blank=True)
-    notifications_enabled = models.BooleanField(default=True)
-    email_alerts = models.BooleanField(default=False)
-    price_alerts = models.BooleanField(default=True)
-    news_notifications = models.BooleanField(default=False)
     sound_enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 

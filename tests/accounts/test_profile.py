@@ -192,6 +192,22 @@ def test_language_codes_are_normalized(owner_client, typed, stored):
     assert owner_client.patch(PREFERENCES, {"language": typed}, format="json").json()["language"] == stored
 
 
+def test_the_release_before_still_reads_the_switch_columns_of_rows_this_one_stores(owner_client, owner):
+    # The model forgot the four unused switch columns, the database keeps them until a later release
+    # drops them (docs/operations.md): the release still serving during a deploy selects them.
+    from django.db import connection
+
+    owner_client.patch(PREFERENCES, {"theme": "light"}, format="json")
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT theme, notifications_enabled, email_alerts, price_alerts, news_notifications"
+            " FROM accounts_preferences WHERE user_id = %s",
+            [owner.pk],
+        )
+        assert cursor.fetchone() == ("light", True, False, True, False)
+
+
 def test_preferences_are_my_own(owner_client, other_client):
     owner_client.patch(PREFERENCES, {"theme": "light"}, format="json")
 
