@@ -26,6 +26,7 @@ from accounts.models import KnownDevice, Preferences, Session, User
 from accounts.selectors import refresh_token_decode
 from accounts.tokens import SESSION_CLAIM, SessionRefreshToken
 from coinlink import metrics
+from markets.selectors import symbols_known  # markets owns the catalogue
 
 logger = logging.getLogger("accounts")
 
@@ -419,7 +420,10 @@ PREFERENCE_FIELDS: tuple[str, ...] = (
 
 
 def preferences_update(*, user: User, **values) -> Preferences:
-    """Store validated preference values (a PUT sends them all, a PATCH some)."""
+    """Store validated preference values (a PUT sends them all, a PATCH some); a watchlist names only
+    active catalogue assets."""
+    if values.get("watchlist"):
+        _watchlist_check(values["watchlist"])
     with transaction.atomic():
         preferences, _ = Preferences.objects.get_or_create(user=user)
         fields = [name for name in PREFERENCE_FIELDS if name in values]
@@ -428,6 +432,13 @@ def preferences_update(*, user: User, **values) -> Preferences:
         if fields:
             preferences.save(update_fields=[*fields, "updated_at"])
     return preferences
+
+
+def _watchlist_check(symbols: list[str]) -> None:
+    known = symbols_known(symbols=symbols)
+    unknown = [s for s in symbols if s not in known]
+    if unknown:
+        raise ValidationFailed({"watchlist": [f"Unknown symbols: {', '.join(unknown[:10])}."]})
 
 
 # --- housekeeping ------------------------------------------------------------------------------

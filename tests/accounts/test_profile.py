@@ -58,6 +58,17 @@ def test_it_changes_my_names(owner_client, owner):
     assert owner.first_name == "Grace"
 
 
+def test_a_rejected_watchlist_changes_none_of_the_other_preferences(owner_client):
+    response = owner_client.patch(
+        PREFERENCES, {"watchlist": ["BTC", "NOTACOIN"], "theme": "light", "email_alerts": True}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "watchlist: Unknown symbols: NOTACOIN."
+    preferences = owner_client.get(PREFERENCES).json()
+    assert (preferences["theme"], preferences["email_alerts"], preferences["watchlist"]) == ("dark", False, [])
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
