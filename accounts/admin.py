@@ -8,15 +8,13 @@ from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreation
 from django.db import transaction
 
 from accounts import services
-from accounts.models import NOTIFICATION_SWITCHES, Preferences, Session, User
+from accounts.models import Preferences, Session, User
 
 
 class PreferencesInline(admin.StackedInline):
     model = Preferences
     can_delete = False
     extra = 0
-    # No longer used: the API shows and changes the notification settings under these names.
-    exclude = tuple(NOTIFICATION_SWITCHES)
 
 
 class SessionInline(admin.TabularInline):

@@ -109,19 +109,11 @@ class KnownDevice(models.Model):
         return f"{self.user_id} device {self.fingerprint[:12]}"
 
 
-# The preference switches that are notification settings under other names (one setting, two
-# views): shown and changed through `/user/preferences`, stored as the `NotificationSettings` fields
-# that delivery reads. Preferences' own columns of these names are no longer used.
-NOTIFICATION_SWITCHES = {
-    "notifications_enabled": "in_app_enabled",
-    "email_alerts": "email_enabled",
-    "price_alerts": "price_alerts",
-    "news_notifications": "news_updates",
-}
-
-
 class Preferences(models.Model):
-    """A user's display and notification preferences (one row per user, created on first use)."""
+    """A user's display preferences and watchlist (one row per user, created on first use).
+
+    The notification switches the API shows beside them are notification settings (coinlink/preferences.py).
+    """
 
     class Theme(models.TextChoices):
         DARK = "dark"
@@ -138,10 +130,6 @@ class Preferences(models.Model):
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.USD)
     timezone = models.CharField(max_length=64, default="UTC")
     watchlist = models.JSONField(default=list, blank=True)
-    notifications_enabled = models.BooleanField(default=True)
-    email_alerts = models.BooleanField(default=False)
-    price_alerts = models.BooleanField(default=True)
-    news_notifications = models.BooleanField(default=False)
     sound_enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -118,6 +120,38 @@ def user_is_verified(*, user_id) -> bool:
     return User.objects.filter(pk=user_id, is_verified=True).exists()
 
 
+def user_row_lock(*, user_id) -> None:
+    """Lock the user's row until the transaction ends, so other apps can queue per user; DoesNotExist
+    for an unknown id."""
+    User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).get()
+
+
+def user_active_ids(*, after=None, limit: int) -> list:
+    """Up to `limit` ids of active users in id order, from after `after` (the last id of the previous page)."""
+    users = User.objects.filter(is_active=True).order_by("pk")
+    if after is not None:
+        users = users.filter(pk__gt=after)
+    return list(users.values_list("pk", flat=True)[:limit])
+
+
+class Recipient(NamedTuple):
+    email: str
+    is_verified: bool
+
+
+def user_recipient(*, user_id) -> Recipient | None:
+    """Where to mail a user, and whether they proved that address; None for an inactive or unknown user."""
+    row = User.objects.filter(pk=user_id, is_active=True).values_list("email", "is_verified").first()
+    return Recipient(*row) if row is not None else None
+
+
+def user_timezones(*, user_ids: Iterable) -> dict:
+    """Each user's time zone name from their preferences ("UTC" for one who never stored any), unchecked."""
+    ids = set(user_ids)
+    stored = dict(Preferences.objects.filter(user_id__in=ids).values_list("user_id", "timezone"))
+    return {uid: stored.get(uid) or "UTC" for uid in ids}
+
+
 def session_list(*, user: User):
     """The user's live sessions, most recently used first."""
     return Session.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()).order_by(
@@ -128,16 +162,6 @@ def session_list(*, user: User):
 def preferences_get(*, user: User) -> Preferences:
     """The user's preferences; the defaults (unsaved) for a user who never stored any."""
     return Preferences.objects.filter(user=user).first() or Preferences(user=user)
-
-
-def preferences_with_switches(preferences: Preferences, *, user: User) -> Preferences:
-    """`user`'s `preferences` as the API shows them: their NOTIFICATION_SWITCHES read from the notification
-    settings that delivery uses, not from the unused columns of the same names."""
-    from notifications.selectors import preference_switches
-
-    for name, on in preference_switches(user=user).items():
-        setattr(preferences, name, on)
-    return preferences
 
 
 def user_stats(*, user: User) -> dict:

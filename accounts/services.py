@@ -22,10 +22,11 @@ from accounts import onetime, session_cache, signals
 from accounts.devices import device_fingerprint, ip_clean, user_agent_clean
 from accounts.emails import email_normalize
 from accounts.exceptions import InvalidCredentials, InvalidToken, TokenReused, ValidationFailed
-from accounts.models import NOTIFICATION_SWITCHES, KnownDevice, Preferences, Session, User
-from accounts.selectors import preferences_with_switches, refresh_token_decode
+from accounts.models import KnownDevice, Preferences, Session, User
+from accounts.selectors import refresh_token_decode
 from accounts.tokens import SESSION_CLAIM, SessionRefreshToken
 from coinlink import metrics
+from markets.selectors import symbols_known  # markets owns the catalogue
 
 logger = logging.getLogger("accounts")
 
@@ -408,35 +409,36 @@ def user_profile_update(*, user: User, **names: str) -> User:
     return user
 
 
-PREFERENCE_FIELDS = (
+PREFERENCE_FIELDS: tuple[str, ...] = (
     "theme",
     "language",
     "currency",
     "timezone",
     "watchlist",
-    "notifications_enabled",
-    "email_alerts",
-    "price_alerts",
-    "news_notifications",
     "sound_enabled",
 )
 
 
 def preferences_update(*, user: User, **values) -> Preferences:
-    """Store validated preference values (a PUT sends them all, a PATCH some)."""
-    from notifications.services import preference_switches_update
-
+    """Store validated preference values (a PUT sends them all, a PATCH some); a watchlist names only
+    active catalogue assets."""
+    if values.get("watchlist"):
+        _watchlist_check(values["watchlist"])
     with transaction.atomic():
         preferences, _ = Preferences.objects.get_or_create(user=user)
-        fields = [name for name in PREFERENCE_FIELDS if name in values and name not in NOTIFICATION_SWITCHES]
+        fields = [name for name in PREFERENCE_FIELDS if name in values]
         for name in fields:
             setattr(preferences, name, values[name])
         if fields:
             preferences.save(update_fields=[*fields, "updated_at"])
-        preference_switches_update(
-            user=user, **{name: values[name] for name in NOTIFICATION_SWITCHES if name in values}
-        )
-    return preferences_with_switches(preferences, user=user)
+    return preferences
+
+
+def _watchlist_check(symbols: list[str]) -> None:
+    known = symbols_known(symbols=symbols)
+    unknown = [s for s in symbols if s not in known]
+    if unknown:
+        raise ValidationFailed({"watchlist": [f"Unknown symbols: {', '.join(unknown[:10])}."]})
 
 
 # --- housekeeping ------------------------------------------------------------------------------

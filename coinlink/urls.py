@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from coinlink import ops
+from coinlink.preferences import PreferencesView
 
 # Resolved in order: the market reads (most of the traffic) are tried first.
 urlpatterns = [
@@ -22,6 +23,8 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="coinlink/swagger_ui.html"),
         name="docs",
     ),
+    # accounts' preferences and four notification settings, in one resource (coinlink/preferences.py)
+    path("api/v2/user/preferences", PreferencesView.as_view(), name="user-preferences"),
     path("api/", include("accounts.api.urls")),
     path("api/", include("notifications.api.urls")),
     path("", include("realtime.urls")),

@@ -81,16 +81,14 @@ def notification_settings_for(*, user_ids: Iterable) -> dict:
 
 def user_timezones(*, user_ids: Iterable) -> dict:
     """Each user's timezone for quiet hours: the accounts preference when it names a valid zone, else UTC."""
-    from django.contrib.auth import get_user_model
-
-    from accounts.selectors import preferences_get
+    from accounts.selectors import user_timezones as zone_names
 
     zones = {}
-    for user in get_user_model().objects.filter(pk__in=set(user_ids)):
+    for user_id, name in zone_names(user_ids=user_ids).items():
         try:
-            zones[user.pk] = ZoneInfo(preferences_get(user=user).timezone or "UTC")
+            zones[user_id] = ZoneInfo(name)
         except (ValueError, KeyError, OSError):
-            zones[user.pk] = UTC
+            zones[user_id] = UTC
     return zones
 
 
@@ -120,7 +118,7 @@ def notifications_create(*, drafts: list[Draft], now: datetime | None = None) ->
     if announcement:
         inserted = set(Notification.objects.filter(id__in=[n.id for n in rows]).values_list("id", flat=True))
         rows = [n for n in rows if n.id in inserted]
-    # Only users with quiet hours need their timezone (one accounts lookup each, so only those).
+    # Only users with quiet hours need their timezone (an accounts query, so only for those).
     quiet_users = {n.user_id for n in rows if prefs[n.user_id].quiet_hours_start is not None}
     zones = user_timezones(user_ids=quiet_users) if quiet_users else {}
     deliveries = [_plan(n, prefs[n.user_id], zones.get(n.user_id, UTC), now) for n in rows]

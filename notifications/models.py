@@ -168,6 +168,16 @@ class Notification(models.Model):
         return f"{self.type}: {self.title}"
 
 
+# `/api/v2/user/preferences` shows and changes four of these settings under its own names (one
+# setting, two views); the project's preferences view combines them with the accounts preferences.
+PREFERENCE_SWITCHES = {
+    "notifications_enabled": "in_app_enabled",
+    "email_alerts": "email_enabled",
+    "price_alerts": "price_alerts",
+    "news_notifications": "news_updates",
+}
+
+
 class NotificationSettings(models.Model):
     """Per-user switches; a missing row means the defaults below."""
 

@@ -7,10 +7,9 @@ from functools import partial
 
 from django.db.models import QuerySet
 
-from accounts.models import NOTIFICATION_SWITCHES
 from coinlink.db.prepared import PreparedScalar, with_prepared_count
 from coinlink.errors import NotFound
-from notifications.models import Alert, Notification, NotificationSettings
+from notifications.models import PREFERENCE_SWITCHES, Alert, Notification, NotificationSettings
 
 
 def alert_list(*, user) -> QuerySet[Alert]:
@@ -75,4 +74,4 @@ def email_paused_reason(*, user_id) -> str | None:
 def preference_switches(*, user) -> dict[str, bool]:
     """The settings `/user/preferences` shows, under its names."""
     stored = notification_settings_get(user=user)
-    return {name: getattr(stored, field) for name, field in NOTIFICATION_SWITCHES.items()}
+    return {name: getattr(stored, field) for name, field in PREFERENCE_SWITCHES.items()}

@@ -7,18 +7,18 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from accounts.emails import inbox_budget_left
-from accounts.models import NOTIFICATION_SWITCHES
+from accounts.selectors import user_active_ids, user_recipient, user_row_lock
 from coinlink.errors import DomainError
 from notifications.delivery import Draft, email_allowed, notifications_create
 from notifications.models import (
     PERCENT_CONDITIONS,
+    PREFERENCE_SWITCHES,
     Alert,
     Announcement,
     Notification,
@@ -111,7 +111,7 @@ def alert_deleting(sender, instance: Alert, **kwargs) -> None:
 
 def _active_slot_claim(*, user_id, excluding=None) -> None:
     """Lock the user's row, then count: concurrent creates for one user queue here instead of overshooting."""
-    get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).get()
+    user_row_lock(user_id=user_id)
     active = Alert.objects.filter(user_id=user_id, is_active=True).exclude(pk=excluding).count()
     if active >= MAX_ACTIVE_ALERTS:
         raise AlertLimitReached()
@@ -164,7 +164,7 @@ def notification_settings_update(*, user, **changes) -> NotificationSettings:
 def preference_switches_update(*, user, **switches: bool) -> None:
     """Change settings through `/user/preferences`' names for them."""
     if switches:
-        notification_settings_update(user=user, **{NOTIFICATION_SWITCHES[name]: on for name, on in switches.items()})
+        notification_settings_update(user=user, **{PREFERENCE_SWITCHES[name]: on for name, on in switches.items()})
 
 
 def security_alert_new_device(*, user, ip_address: str, user_agent: str) -> Notification | None:
@@ -206,19 +206,20 @@ def notification_email_send(*, notification_id: str, retry: bool = False) -> boo
     SMTP errors propagate so the Celery task retries with backoff; `emailed_at` stops a retry
     after success from mailing twice.
     """
-    note = Notification.objects.select_related("user").filter(pk=notification_id, emailed_at=None).first()
-    if note is None or not note.user.is_active:
+    note = Notification.objects.filter(pk=notification_id, emailed_at=None).first()
+    recipient = user_recipient(user_id=note.user_id) if note is not None else None
+    if note is None or recipient is None:
         return False
-    if not email_allowed(notification_type=note.type, address_verified=note.user.is_verified):
+    if not email_allowed(notification_type=note.type, address_verified=recipient.is_verified):
         return False
-    if not retry and not _email_budget_left(note.user.email):  # a retry was counted on its first try
+    if not retry and not _email_budget_left(recipient.email):  # a retry was counted on its first try
         logger.warning("notification mail not sent: hourly budget of its recipient spent (%s)", note.pk)
         return False
     send_mail(
         subject=f"[CoinLink] {note.title}",
         message=f"{note.message}\n\nYou receive this because email notifications are on in your CoinLink settings.",
         from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[note.user.email],
+        recipient_list=[recipient.email],
     )
     Notification.objects.filter(pk=note.pk).update(emailed_at=timezone.now())
     from coinlink import metrics
@@ -265,15 +266,10 @@ def announcement_send(*, announcement_id: int, resume: bool = False) -> int:
 
 
 def _active_user_batches():
-    users = get_user_model().objects.filter(is_active=True).order_by("pk")
-    last = None
-    while True:
-        page = users if last is None else users.filter(pk__gt=last)
-        ids = list(page.values_list("pk", flat=True)[:ANNOUNCEMENT_BATCH])
-        if not ids:
-            return
+    ids = user_active_ids(limit=ANNOUNCEMENT_BATCH)
+    while ids:
         yield ids
-        last = ids[-1]
+        ids = user_active_ids(after=ids[-1], limit=ANNOUNCEMENT_BATCH)
 
 
 def _announcement_batch(announcement: Announcement, user_ids: list) -> int:

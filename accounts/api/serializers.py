@@ -210,10 +210,6 @@ class PreferencesSerializer(NoUnknownFieldsMixin, ModelSerializer):
     watchlist = serializers.ListField(
         child=StrictCharField(max_length=15), max_length=WATCHLIST_MAX, help_text="Symbols of catalogue assets."
     )
-    notifications_enabled = StrictBooleanField()
-    email_alerts = StrictBooleanField()
-    price_alerts = StrictBooleanField()
-    news_notifications = StrictBooleanField()
     sound_enabled = StrictBooleanField()
 
     class Meta:
@@ -239,13 +235,7 @@ class PreferencesSerializer(NoUnknownFieldsMixin, ModelSerializer):
         malformed = [s for s in symbols if not _SYMBOL.match(s)]
         if malformed:
             raise serializers.ValidationError(f"Not a symbol: {', '.join(malformed[:5])}.")
-        from markets.selectors import symbols_known  # markets owns the catalogue
-
-        known = symbols_known(symbols=symbols) if symbols else set()
-        unknown = [s for s in symbols if s not in known]
-        if unknown:
-            raise serializers.ValidationError(f"Unknown symbols: {', '.join(unknown[:10])}.")
-        return symbols
+        return symbols  # whether the catalogue has them is for accounts.services.preferences_update
 
 
 class UserStatsSerializer(serializers.Serializer):

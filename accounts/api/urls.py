@@ -17,7 +17,6 @@ urlpatterns = [
     path("v2/auth/email/verify", views.EmailVerifyView.as_view(), name="auth-email-verify"),
     path("v2/auth/email/verify/resend", views.EmailVerifyResendView.as_view(), name="auth-email-verify-resend"),
     path("v2/user/profile", views.ProfileView.as_view(), name="user-profile"),
-    path("v2/user/preferences", views.PreferencesView.as_view(), name="user-preferences"),
     path("v2/user/email", views.EmailChangeView.as_view(), name="user-email"),
     path("v2/user/email/confirm", views.EmailChangeConfirmView.as_view(), name="user-email-confirm"),
     path("v2/user/stats", views.StatsView.as_view(), name="user-stats"),

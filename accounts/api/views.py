@@ -321,38 +321,6 @@ class ProfileView(APIView):
         return Response(s.ProfileSerializer(user).data)
 
 
-class PreferencesView(APIView):
-    @extend_schema(tags=["user"], summary="Your preferences", responses={200: s.PreferencesSerializer, **_errors(401)})
-    def get(self, request):
-        preferences = selectors.preferences_get(user=request.user)
-        return Response(
-            s.PreferencesSerializer(selectors.preferences_with_switches(preferences, user=request.user)).data
-        )
-
-    @extend_schema(
-        tags=["user"],
-        summary="Replace your preferences (every field required)",
-        request=s.PreferencesSerializer,
-        responses={200: s.PreferencesSerializer, **_errors(400, 401)},
-    )
-    def put(self, request):
-        return self._update(request, partial=False)
-
-    @extend_schema(
-        tags=["user"],
-        summary="Change some of your preferences",
-        request=s.PreferencesSerializer,
-        responses={200: s.PreferencesSerializer, **_errors(400, 401)},
-    )
-    def patch(self, request):
-        return self._update(request, partial=True)
-
-    def _update(self, request, *, partial: bool):
-        data = _valid(s.PreferencesSerializer, request, partial=partial)
-        preferences = services.preferences_update(user=request.user, **data)
-        return Response(s.PreferencesSerializer(preferences).data)
-
-
 class EmailChangeView(APIView):
     @extend_schema(
         tags=["user"],

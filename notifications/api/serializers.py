@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from accounts.api.serializers import StrictBooleanField
 from coinlink.serializers import ModelSerializer, utc_iso
 from notifications.models import FIATS, Alert, Condition, Notification, NotificationSettings, NotificationType
 from notifications.selectors import email_paused_reason
@@ -143,3 +144,12 @@ class ErrorSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
     trace_id = serializers.CharField()
+
+
+class PreferenceSwitchesSerializer(serializers.Serializer):
+    """The notification settings `/api/v2/user/preferences` shows under its names (PREFERENCE_SWITCHES)."""
+
+    notifications_enabled = StrictBooleanField()
+    email_alerts = StrictBooleanField()
+    price_alerts = StrictBooleanField()
+    news_notifications = StrictBooleanField()

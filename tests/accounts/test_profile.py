@@ -58,6 +58,17 @@ def test_it_changes_my_names(owner_client, owner):
     assert owner.first_name == "Grace"
 
 
+def test_a_rejected_watchlist_changes_none_of_the_other_preferences(owner_client):
+    response = owner_client.patch(
+        PREFERENCES, {"watchlist": ["BTC", "NOTACOIN"], "theme": "light", "email_alerts": True}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "watchlist: Unknown symbols: NOTACOIN."
+    preferences = owner_client.get(PREFERENCES).json()
+    assert (preferences["theme"], preferences["email_alerts"], preferences["watchlist"]) == ("dark", False, [])
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -190,6 +201,22 @@ def test_bad_preferences_are_400_with_field_errors(owner_client, body, field):
 @pytest.mark.parametrize(("typed", "stored"), [("EN", "en"), ("pt-BR", "pt-br"), ("en-US", "en"), ("de_AT", "de")])
 def test_language_codes_are_normalized(owner_client, typed, stored):
     assert owner_client.patch(PREFERENCES, {"language": typed}, format="json").json()["language"] == stored
+
+
+def test_the_release_before_still_reads_the_switch_columns_of_rows_this_one_stores(owner_client, owner):
+    # The model forgot the four unused switch columns, the database keeps them until a later release
+    # drops them (docs/operations.md): the release still serving during a deploy selects them.
+    from django.db import connection
+
+    owner_client.patch(PREFERENCES, {"theme": "light"}, format="json")
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT theme, notifications_enabled, email_alerts, price_alerts, news_notifications"
+            " FROM accounts_preferences WHERE user_id = %s",
+            [owner.pk],
+        )
+        assert cursor.fetchone() == ("light", True, False, True, False)
 
 
 def test_preferences_are_my_own(owner_client, other_client):

@@ -262,6 +262,22 @@ def test_the_mail_task_never_mails_the_same_notification_twice(owner):
     assert len(mail.outbox) == 1
 
 
+def test_a_deactivated_user_is_not_mailed_and_an_unverified_one_only_security_alerts(owner):
+    from notifications.models import NotificationType
+    from notifications.tasks import notification_email_send
+
+    price_note = NotificationFactory(user=owner)
+    security_note = NotificationFactory(user=owner, type=NotificationType.SECURITY_ALERT)
+    type(owner).objects.filter(pk=owner.pk).update(is_verified=False)
+
+    assert notification_email_send.apply(kwargs={"notification_id": str(price_note.pk)}).get() is False
+    assert notification_email_send.apply(kwargs={"notification_id": str(security_note.pk)}).get() is True
+    type(owner).objects.filter(pk=owner.pk).update(is_active=False)
+    another_alert = NotificationFactory(user=owner, type=NotificationType.SECURITY_ALERT)
+    assert notification_email_send.apply(kwargs={"notification_id": str(another_alert.pk)}).get() is False
+    assert [m.to for m in mail.outbox] == [[owner.email]]
+
+
 def test_mail_to_one_inbox_stops_at_its_hourly_budget_across_plus_tagged_accounts(owner, settings, monkeypatch):
     """Sign-up does not verify addresses: alerts of accounts made in a stranger's name must not flood them."""
     import django_ratelimit.core
