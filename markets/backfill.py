@@ -12,11 +12,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from markets.history import history_backfill_claim, history_backfill_done
-from markets.models import INTERVAL_SECONDS, Asset, Candle
+from markets.models import Asset, Candle
 from markets.providers.coinbase import Coinbase
 from markets.providers.coingecko import CoinGecko
 from markets.providers.http import UpstreamError
 from markets.services import candles_upsert
+from markets.vocabulary import INTERVAL_SECONDS
 
 logger = logging.getLogger("markets.backfill")
 

@@ -9,7 +9,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-FIATS = (("usd", "usd"), ("eur", "eur"), ("gbp", "gbp"))
+from markets.vocabulary import DEFAULT_QUOTE, QUOTES
+
+QUOTE_CHOICES = [(q, q) for q in QUOTES]
 
 
 class Condition(models.TextChoices):
@@ -56,7 +58,7 @@ class Alert(models.Model):
     symbol = models.CharField(max_length=15)
     condition = models.CharField(max_length=24, choices=Condition.choices)
     target_value = models.DecimalField(max_digits=24, decimal_places=12)  # as a ticker price (markets.models.PRICE)
-    vs = models.CharField(max_length=3, choices=FIATS, default="usd")
+    vs = models.CharField(max_length=3, choices=QUOTE_CHOICES, default=DEFAULT_QUOTE)
     is_active = models.BooleanField(default=True)
     repeat = models.BooleanField(default=False)
     cooldown_seconds = models.PositiveIntegerField(default=3600)

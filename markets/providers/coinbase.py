@@ -17,12 +17,12 @@ from django.conf import settings
 from markets.providers import validate as v
 from markets.providers.http import Pacer, SharedPacer, Upstream, UpstreamError
 from markets.providers.validate import CandleRow, Rejected, TickerRow
+from markets.vocabulary import INTERVAL_SECONDS
 
 NAME = "coinbase"
 REQUESTS_PER_SECOND = 8.0
 HISTORY_CALL_INTERVAL = 1.0  # history across every process: with the ingest's 8/s, under the 10/s per IP
 MAX_CANDLES_PER_CALL = 300
-GRANULARITY = {"5m": 300, "1h": 3600, "1d": 86400}
 
 
 class Coinbase:
@@ -68,7 +68,7 @@ class Coinbase:
 
     def fetch_candles(self, *, product: str, interval: str, start: datetime, end: datetime, deadline: float):
         """Candles in [start, end), paged 300 at a time, oldest first."""
-        step = GRANULARITY[interval]
+        step = INTERVAL_SECONDS[interval]
         rows: dict[datetime, CandleRow] = {}
         window_start = start
         while window_start < end:

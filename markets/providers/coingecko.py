@@ -10,6 +10,7 @@ from django.conf import settings
 from markets.providers import validate as v
 from markets.providers.http import Pacer, SharedPacer, Upstream, UpstreamError
 from markets.providers.validate import CandleRow, Rejected, TickerRow
+from markets.vocabulary import INTERVAL_SECONDS
 
 NAME = "coingecko"
 PUBLIC_BASE_URL = "https://api.coingecko.com/api/v3"
@@ -67,7 +68,7 @@ class CoinGecko:
         payload = self.upstream.get_json(
             f"/coins/{coingecko_id}/market_chart", params, endpoint="market_chart", deadline=deadline
         )
-        return parse_market_chart(payload, interval_seconds={"5m": 300, "1h": 3600, "1d": 86400}[interval])
+        return parse_market_chart(payload, interval_seconds=INTERVAL_SECONDS[interval])
 
 
 def parse_markets(payload, *, by_id: dict[str, str]) -> list[TickerRow]:

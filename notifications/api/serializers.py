@@ -5,7 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from coinlink.serializers import ModelSerializer
-from notifications.models import FIATS, Alert, Condition, Notification, NotificationSettings, NotificationType
+from markets.vocabulary import DEFAULT_QUOTE, SYMBOL_ANY_CASE, SYMBOL_MAX_LENGTH
+from notifications.models import QUOTE_CHOICES, Alert, Condition, Notification, NotificationSettings, NotificationType
 from notifications.selectors import email_paused_reason
 
 COOLDOWN_MIN_SECONDS = 60
@@ -24,11 +25,11 @@ class RejectUnknownFieldsMixin(serializers.Serializer):
 
 
 class AlertSerializer(RejectUnknownFieldsMixin, ModelSerializer):
-    symbol = serializers.RegexField(r"^[A-Za-z0-9]{1,15}$", max_length=15)
+    symbol = serializers.RegexField(SYMBOL_ANY_CASE, max_length=SYMBOL_MAX_LENGTH)
     condition = serializers.ChoiceField(choices=Condition.choices)
     # Prices are positive and percents may be negative; the services check which applies.
     target_value = serializers.DecimalField(max_digits=24, decimal_places=12, coerce_to_string=False)
-    vs = serializers.ChoiceField(choices=FIATS, default="usd")
+    vs = serializers.ChoiceField(choices=QUOTE_CHOICES, default=DEFAULT_QUOTE)
     is_active = serializers.BooleanField(default=True)
     repeat = serializers.BooleanField(default=False)
     cooldown_seconds = serializers.IntegerField(
