@@ -29,7 +29,7 @@ class AlertSerializer(RejectUnknownFieldsMixin, ModelSerializer):
     condition = serializers.ChoiceField(choices=Condition.choices)
     # Prices are positive and percents may be negative; the services check which applies.
     target_value = serializers.DecimalField(max_digits=24, decimal_places=12, coerce_to_string=False)
-    vs = serializers.ChoiceField(choices=QUOTE_CHOICES, default=DEFAULT_QUOTE)
+    vs = serializers.ChoiceField(source="quote", choices=QUOTE_CHOICES, default=DEFAULT_QUOTE)
     is_active = serializers.BooleanField(default=True)
     repeat = serializers.BooleanField(default=False)
     cooldown_seconds = serializers.IntegerField(
