@@ -15,8 +15,9 @@ from typing import TypedDict, overload
 # The catalogue's column holds 15 characters (Asset.symbol); the longest catalogue symbol has 6.
 SYMBOL_MAX_LENGTH = 15
 SYMBOL = re.compile(rf"^[A-Z0-9]{{1,{SYMBOL_MAX_LENGTH}}}$")
-# For inputs clients may send in any case; ASCII, so the long s (U+017F) and the Kelvin sign do not fold to S and K.
-SYMBOL_ANY_CASE = re.compile(SYMBOL.pattern, re.IGNORECASE | re.ASCII)
+# For inputs clients may send in any case. Spelt out rather than re.IGNORECASE: the OpenAPI schema
+# shows the pattern text, and IGNORECASE would match the Kelvin sign and the long s as K and S.
+SYMBOL_ANY_CASE = re.compile(rf"^[A-Za-z0-9]{{1,{SYMBOL_MAX_LENGTH}}}$")
 
 QUOTES = ("usd", "eur", "gbp")
 DEFAULT_QUOTE = "usd"

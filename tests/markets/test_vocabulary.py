@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -24,3 +25,9 @@ def test_a_symbol_the_catalogue_cannot_hold_is_refused_by_the_ticker_list(anon_c
 
 def test_the_longest_symbol_the_catalogue_holds_is_accepted(anon_client):
     assert anon_client.get("/api/v2/market/ticker", {"symbols": "B" * SYMBOL_MAX_LENGTH}).status_code == 200
+
+
+def test_the_schemas_alert_symbol_pattern_admits_the_lower_case_symbols_the_api_takes(anon_client):
+    schema = json.loads(anon_client.get("/api/schema?format=json").content)
+    pattern = schema["components"]["schemas"]["AlertRequest"]["properties"]["symbol"]["pattern"]
+    assert re.match(pattern, "btc") and not re.match(pattern, "B" * (SYMBOL_MAX_LENGTH + 1))
