@@ -11,19 +11,19 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from markets.history import history_backfill_claim, history_backfill_done
+from markets.history import ALLOWED, history_backfill_claim, history_backfill_done
 from markets.models import Asset, Candle
 from markets.providers import Provider
 from markets.providers.coinbase import Coinbase
 from markets.providers.coingecko import CoinGecko
 from markets.providers.http import UpstreamError
 from markets.services import candles_upsert
-from markets.vocabulary import INTERVAL_SECONDS
+from markets.vocabulary import INTERVAL_SECONDS, PERIOD_DAYS
 
 logger = logging.getLogger("markets.backfill")
 
-# How far back each interval is kept and fetched (the longest period the history endpoint allows).
-WINDOW_DAYS = {"5m": 7, "1h": 90, "1d": 365}
+# How far back each interval is kept and fetched: the longest period the history endpoint allows.
+WINDOW_DAYS = {interval: max(PERIOD_DAYS[p] for p in periods) for interval, periods in ALLOWED.items()}
 SERIES_PER_RUN = 60
 COVERAGE = 0.9
 
