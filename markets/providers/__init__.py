@@ -1,8 +1,8 @@
 """Upstream market-data providers, one module each, all behind the `Provider` protocol.
 
 The ingest (markets.services) asks each provider, primary first, for the tickers it `serves`; the
-backfill (markets.backfill) asks them for candles the same way. Nothing outside a provider's own
-module names a provider: adding one is a module plus an entry in `providers_ordered`.
+backfill (markets.backfill) asks them for candles the same way. Neither branches on which provider
+it holds: adding one is a module plus an entry in `providers_ordered` and `history_providers`.
 
 The live feed (markets.stream) is not a Provider: it is pushed trades rather than polled, runs one
 leader across every process, and writes through the same services (`tickers_publish`,
