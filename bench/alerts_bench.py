@@ -83,7 +83,7 @@ def setup(rng: random.Random, alerts: int, assets: list[dict]) -> None:
                 symbol=asset["symbol"],
                 condition=condition,
                 target_value=target(rng, condition, asset),
-                vs="usd",
+                quote="usd",
                 repeat=n % 2 == 0,
                 cooldown_seconds=3600,
             )
@@ -139,7 +139,7 @@ def explain(args: dict) -> str:
 
     # The selection alerts_evaluate runs (evaluation.firing_sql), under the same partial index.
     ranges = RawSQL(*evaluation.firing_sql(ticks), output_field=BooleanField())
-    query = Alert.objects.filter(ranges, vs="usd", is_active=True).values("id")
+    query = Alert.objects.filter(ranges, quote="usd", is_active=True).values("id")
     plan = query.explain(analyze=True)
     return "\n".join(line for line in plan.splitlines() if "Index" in line or "Execution" in line or "Bitmap" in line)
 

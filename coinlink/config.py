@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TypeAlias
 from urllib.parse import urlparse
 
+from markets.vocabulary import QUOTES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_SECRETS_FILE = BASE_DIR / ".coinlink-dev-secrets"
 
 ENVIRONMENTS = ("development", "production")
-FIATS = ("usd", "eur", "gbp")
 PROVIDERS = ("coingecko", "coinbase")
 
 
@@ -387,10 +388,10 @@ def _home() -> str:
 
 
 def _quotes(r: _Reader) -> tuple[str, ...]:
-    quotes = tuple(q.lower() for q in r.list("MARKET_QUOTES", FIATS))
-    unknown = [q for q in quotes if q not in FIATS]
+    quotes = tuple(q.lower() for q in r.list("MARKET_QUOTES", QUOTES))
+    unknown = [q for q in quotes if q not in QUOTES]
     if unknown or not quotes:
-        raise ConfigError("MARKET_QUOTES", f"must be a comma list of {', '.join(FIATS)}")
+        raise ConfigError("MARKET_QUOTES", f"must be a comma list of {', '.join(QUOTES)}")
     return quotes
 
 

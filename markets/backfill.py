@@ -11,17 +11,19 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from markets.history import history_backfill_claim, history_backfill_done
-from markets.models import INTERVAL_SECONDS, Asset, Candle
+from markets.history import ALLOWED, history_backfill_claim, history_backfill_done
+from markets.models import Asset, Candle
+from markets.providers import Provider
 from markets.providers.coinbase import Coinbase
 from markets.providers.coingecko import CoinGecko
 from markets.providers.http import UpstreamError
 from markets.services import candles_upsert
+from markets.vocabulary import INTERVAL_SECONDS, PERIOD_DAYS
 
 logger = logging.getLogger("markets.backfill")
 
-# How far back each interval is kept and fetched (the longest period the history endpoint allows).
-WINDOW_DAYS = {"5m": 7, "1h": 90, "1d": 365}
+# How far back each interval is kept and fetched: the longest period the history endpoint allows.
+WINDOW_DAYS = {interval: max(PERIOD_DAYS[p] for p in periods) for interval, periods in ALLOWED.items()}
 SERIES_PER_RUN = 60
 COVERAGE = 0.9
 
@@ -42,63 +44,41 @@ def series_needs_backfill(*, series: Series, days: int, now: datetime) -> bool:
     return stored < COVERAGE * days * 86400 / INTERVAL_SECONDS[series.interval]
 
 
-def history_providers() -> dict:
-    """The providers on the history lane: paced across every process and with breakers of their own,
-    so history never spends the ingest's rate limit nor opens its breaker."""
-    return {"coinbase": Coinbase(threads=1, lane="history"), "coingecko": CoinGecko(lane="history")}
+def history_providers() -> list[Provider]:
+    """The providers on the history lane, Coinbase first (real OHLCV; CoinGecko's bars are bucketed samples).
+
+    Paced across every process and with breakers of their own, so history never spends the
+    ingest's rate limit nor opens its breaker."""
+    return [Coinbase(threads=1, lane="history"), CoinGecko(lane="history")]
 
 
-def series_fetch(*, series: Series, days: int, deadline: float, providers: dict | None = None) -> int:
-    """Fetch and store one series; Coinbase first where it lists the product, CoinGecko otherwise or on failure."""
-    providers = providers or history_providers()
-    now = timezone.now()
-    product = series.asset.coinbase_product_for(series.quote)
-    attempts = []
-    if product:
-        attempts.append(("coinbase", product))
-    if series.asset.coingecko_id:
-        attempts.append(("coingecko", series.asset.coingecko_id))
-    for name, upstream_id in attempts:
+def series_fetch(*, series: Series, days: int, deadline: float, providers: list[Provider] | None = None) -> int:
+    """Fetch and store one series from the first provider that serves it and answers with candles."""
+    for provider in providers or history_providers():
+        if not provider.serves(series.asset, series.quote):
+            continue
         try:
-            if name == "coinbase":
-                rows = providers[name].fetch_candles(
-                    product=upstream_id,
-                    interval=series.interval,
-                    start=now - timedelta(days=days),
-                    end=now,
-                    deadline=deadline,
-                )
-            else:
-                rows = providers[name].fetch_candles(
-                    coingecko_id=upstream_id,
-                    quote=series.quote,
-                    interval=series.interval,
-                    days=coingecko_days(interval=series.interval, days=days),
-                    deadline=deadline,
-                )
+            rows = provider.fetch_candles(
+                asset=series.asset, quote=series.quote, interval=series.interval, days=days, deadline=deadline
+            )
         except UpstreamError as exc:
             # Per series and provider, so debug only: the ingest logs when the providers become unreachable.
-            logger.debug("backfill %s/%s %s from %s failed: %s", *_label(series), name, exc)
+            logger.debug("backfill %s/%s %s from %s failed: %s", *_label(series), provider.name, exc)
             continue
         if rows:
             return candles_upsert(
-                asset=series.asset, quote=series.quote, interval=series.interval, rows=rows, source=name
+                asset=series.asset, quote=series.quote, interval=series.interval, rows=rows, source=provider.name
             )
     return 0
 
 
-def coingecko_days(*, interval: str, days: int) -> int:
-    """market_chart gives ~5-minute points for days=1, hourly up to 90 days, daily beyond."""
-    if interval == "5m":
-        return 1
-    return min(days, 90) if interval == "1h" else days
-
-
-def series_window_days(*, series: Series) -> int:
-    """Days of history kept for a series; CoinGecko only has 5-minute points for the last day."""
-    if series.interval == "5m" and not series.asset.coinbase_product_for(series.quote):
-        return 1
-    return WINDOW_DAYS[series.interval]
+def series_window_days(*, series: Series, providers: list[Provider]) -> int:
+    """Days of history kept for a series: the interval's window, or less if no provider serving it goes further back."""
+    window = WINDOW_DAYS[series.interval]
+    limits = [p.candle_days(series.interval) for p in providers if p.serves(series.asset, series.quote)]
+    if limits and None not in limits:
+        return min(window, max(d for d in limits if d is not None))
+    return window
 
 
 def _label(series: Series) -> tuple[str, str, str]:
@@ -118,7 +98,7 @@ def candles_backfill(*, max_series: int = SERIES_PER_RUN, budget_seconds: float 
                 if done["fetched"] >= max_series or time.monotonic() >= deadline:
                     return done
                 series = Series(asset, quote, interval)
-                days = series_window_days(series=series)
+                days = series_window_days(series=series, providers=providers)
                 done["checked"] += 1
                 if not series_needs_backfill(series=series, days=days, now=now):
                     continue
@@ -135,11 +115,13 @@ def series_backfill(*, asset_id: int, quote: str, interval: str, budget_seconds:
     if not history_backfill_claim(asset=asset, quote=quote, interval=interval, seconds=budget_seconds):
         return 0
     series = Series(asset, quote, interval)
-    days = series_window_days(series=series)
+    providers = history_providers()
+    days = series_window_days(series=series, providers=providers)
     stored = 0
     try:
         if series_needs_backfill(series=series, days=days, now=timezone.now()):
-            stored = series_fetch(series=series, days=days, deadline=time.monotonic() + budget_seconds)
+            deadline = time.monotonic() + budget_seconds
+            stored = series_fetch(series=series, days=days, deadline=deadline, providers=providers)
     finally:
         history_backfill_done(asset=asset, quote=quote, interval=interval)
     logger.info("backfill of %s/%s %s on demand stored %d candles", *_label(series), stored)

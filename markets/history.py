@@ -26,7 +26,6 @@ ALLOWED = {
     "1h": ("1d", "7d", "30d", "90d"),
     "1d": ("7d", "30d", "90d", "1y"),
 }
-PERIOD_DAYS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90, "1y": 365}
 BACKFILL_KEY = "markets:history:backfill:{symbol}:{quote}:{interval}"  # "pending", then "done"
 BACKFILL_GUARD_SECONDS = 600  # one queued backfill per series per 10 minutes, however many ask
 BACKFILL_LANE_KEY = "markets:history:backfill-lane"

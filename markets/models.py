@@ -7,6 +7,8 @@ from typing import TypedDict
 from django.db import models
 from django.utils import timezone
 
+from markets.vocabulary import QUOTES
+
 
 class Digits(TypedDict):
     """A DecimalField's size, typed so `DecimalField(**PRICE)` is checked like the spelt-out call."""
@@ -23,9 +25,8 @@ PERCENT: Digits = {"max_digits": 14, "decimal_places": 4}
 # Candle volumes are in the base asset (Coinbase); fractional coins, and 1e13+ for tiny-priced tokens.
 VOLUME: Digits = {"max_digits": 30, "decimal_places": 8}
 
-QUOTES = (("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP"))
-INTERVALS = (("5m", "5 minutes"), ("1h", "1 hour"), ("1d", "1 day"))
-INTERVAL_SECONDS = {"5m": 300, "1h": 3600, "1d": 86400}
+QUOTE_CHOICES = [(q, q.upper()) for q in QUOTES]
+INTERVAL_CHOICES = (("5m", "5 minutes"), ("1h", "1 hour"), ("1d", "1 day"))
 PROVIDERS = (("coingecko", "CoinGecko"), ("coinbase", "Coinbase"))
 # A ticker's source also names the live feed; provider health (ProviderStatus) stays per REST provider.
 SOURCES = (*PROVIDERS, ("coinbase_stream", "Coinbase stream"))
@@ -68,7 +69,7 @@ class Ticker(models.Model):
     """The latest accepted price of one asset in one quote currency."""
 
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="tickers")
-    quote = models.CharField(max_length=3, choices=QUOTES)
+    quote = models.CharField(max_length=3, choices=QUOTE_CHOICES)
     price = models.DecimalField(**PRICE)
     change_24h = models.DecimalField(**PRICE, null=True, blank=True)
     change_percent_24h = models.DecimalField(**PERCENT, null=True, blank=True)
@@ -91,8 +92,8 @@ class Candle(models.Model):
     """One OHLC(V) bar. Volume is null where the source has no per-interval volume."""
 
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="candles")
-    quote = models.CharField(max_length=3, choices=QUOTES)
-    interval = models.CharField(max_length=3, choices=INTERVALS)
+    quote = models.CharField(max_length=3, choices=QUOTE_CHOICES)
+    interval = models.CharField(max_length=3, choices=INTERVAL_CHOICES)
     open_time = models.DateTimeField()
     open = models.DecimalField(**PRICE)
     high = models.DecimalField(**PRICE)

@@ -14,7 +14,8 @@ from django.db.models import F, FilteredRelation, OrderBy, Q, QuerySet
 
 from coinlink import metrics
 from markets import snapshot
-from markets.models import INTERVAL_SECONDS, Asset, Candle, ProviderStatus
+from markets.models import Asset, Candle, ProviderStatus
+from markets.vocabulary import INTERVAL_SECONDS, PERIOD_DAYS, Priced, ticker_render
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -147,40 +148,33 @@ def asset_list(
 def asset_dict(*, asset: WithAnnotations[Asset, TickerColumns], quote: str) -> dict:
     """Contract ticker + {id, coingecko_id, coinbase_product, is_active} for an `asset_list` row."""
     fetched = asset.t_fetched_at
+    priced: Priced = {
+        "price": asset.t_price,
+        "change_24h": asset.t_change_24h,
+        "change_percent_24h": asset.t_change_percent_24h,
+        "volume_24h": asset.t_volume_24h,
+        "market_cap": asset.t_market_cap,
+        "last_updated": asset.t_last_updated,
+        "source": asset.t_source,
+    }
+    stale = fetched is None or time.time() - fetched.timestamp() > settings.MARKET_STALE_SECONDS
     return {
         "id": asset.id,
-        "symbol": asset.symbol,
-        "name": asset.name,
-        "price": _float(asset.t_price),
-        "change_24h": _float(asset.t_change_24h),
-        "change_percent_24h": _float(asset.t_change_percent_24h),
-        "volume_24h": _float(asset.t_volume_24h),
-        "market_cap": _float(asset.t_market_cap),
-        "rank": asset.rank,
-        "last_updated": snapshot._iso(asset.t_last_updated),
-        "source": asset.t_source,
-        "stale": fetched is None or time.time() - fetched.timestamp() > settings.MARKET_STALE_SECONDS,
+        **ticker_render(symbol=asset.symbol, name=asset.name, rank=asset.rank, priced=priced, stale=stale),
         "coingecko_id": asset.coingecko_id,
         "coinbase_product": asset.coinbase_product,
         "is_active": asset.is_active,
     }
 
 
-def _float(value) -> float | None:
-    return None if value is None else float(value)
-
-
 def asset_active_get(*, symbol: str) -> Asset | None:
     return Asset.objects.filter(symbol=symbol.upper(), is_active=True).first()
-
-
-PERIOD_SECONDS = {"1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "1y": 365 * 86400}
 
 
 def candle_history(*, asset: Asset, quote: str, interval: str, period: str, now: datetime | None = None) -> list[dict]:
     """Candles of the last `period`, oldest first, as contract dicts."""
     now = now or datetime.now(tz=UTC)
-    start = now - timedelta(seconds=PERIOD_SECONDS[period] + INTERVAL_SECONDS[interval])
+    start = now - timedelta(days=PERIOD_DAYS[period], seconds=INTERVAL_SECONDS[interval])
     rows = Candle.objects.filter(asset=asset, quote=quote, interval=interval, open_time__gte=start)
     rows = rows.order_by("open_time")
     return [

@@ -17,17 +17,17 @@ from django.utils import timezone
 
 from coinlink import metrics
 from markets import signals, snapshot
-from markets.models import INTERVAL_SECONDS, Asset, Candle, ProviderStatus, Ticker
-from markets.providers import provider_serves, providers_ordered
+from markets.models import Asset, Candle, ProviderStatus, Ticker
+from markets.providers import Provider, providers_ordered
 from markets.providers.http import CAUSES, UpstreamError
 from markets.providers.validate import AMOUNT_MAX, CandleRow, TickerRow
 from markets.selectors import PROVIDERS_UNREACHABLE_KEY, providers_unreachable_reason
+from markets.vocabulary import INTERVAL_SECONDS
 
 logger = logging.getLogger("markets.ingest")
 
 LOCK_KEY = "markets:ingest:lock"
 STALE_ANNOUNCED_KEY = "markets:stale-announced:{quote}"  # the symbols last announced stale
-TICK_INTERVALS = ("5m", "1h", "1d")
 TICKER_UPDATE_FIELDS = [
     *("price", "change_24h", "change_percent_24h", "volume_24h", "market_cap"),
     *("bid", "ask", "source", "last_updated", "fetched_at"),
@@ -59,7 +59,7 @@ def ingest_lock_release(*, token: str) -> None:
         cache.delete(LOCK_KEY)
 
 
-def market_ingest(*, providers: list | None = None) -> IngestResult:
+def market_ingest(*, providers: list[Provider] | None = None) -> IngestResult:
     """One ingest cycle for every configured quote; runs never overlap (a cache lock)."""
     poll = settings.MARKET_POLL_SECONDS
     token = ingest_lock_acquire(ttl=poll + 60)
@@ -74,7 +74,7 @@ def market_ingest(*, providers: list | None = None) -> IngestResult:
         ingest_lock_release(token=token)
 
 
-def _ingest(providers: list, *, deadline: float) -> IngestResult:
+def _ingest(providers: list[Provider], *, deadline: float) -> IngestResult:
     result = IngestResult(outcomes={p.name: ProviderOutcome() for p in providers})
     assets = list(Asset.objects.filter(is_active=True))
     for quote in settings.MARKET_QUOTES:
@@ -96,7 +96,7 @@ def _fetch_quote(providers, assets, quote, deadline, outcomes) -> tuple[dict[str
     rows: dict[str, TickerRow] = {}
     observed_at = time.time()
     for provider in providers:
-        wanted = [a for a in assets if a.symbol not in rows and provider_serves(provider, a, quote)]
+        wanted = [a for a in assets if a.symbol not in rows and provider.serves(a, quote)]
         if not wanted:
             continue
         try:
@@ -248,7 +248,7 @@ def candles_record_ticks(*, quote: str, prices: dict[Asset, Decimal], at: dateti
 def candles_record_bars(*, quote: str, bars: dict[Asset, Bar], at: datetime) -> None:
     """Fold each asset's bar of prices seen around `at` into the 5m, 1h and 1d candles holding `at`."""
     epoch = int(at.timestamp())
-    buckets = {i: datetime.fromtimestamp(epoch - epoch % INTERVAL_SECONDS[i], tz=UTC) for i in TICK_INTERVALS}
+    buckets = {i: datetime.fromtimestamp(epoch - epoch % INTERVAL_SECONDS[i], tz=UTC) for i in INTERVAL_SECONDS}
     existing = {
         (c.asset_id, c.interval): c
         for c in Candle.objects.filter(quote=quote, asset__in=list(bars), open_time__in=list(buckets.values()))

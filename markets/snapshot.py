@@ -14,10 +14,12 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
-from typing import overload
 
 from django.conf import settings
 from django.core.cache import cache
+
+from markets import vocabulary
+from markets.vocabulary import Priced, Ticker, ticker_render
 
 logger = logging.getLogger("markets.snapshot")
 
@@ -41,12 +43,7 @@ _local: dict[str, dict] = {}
 _checked: dict[str, float] = {}
 
 
-@overload
-def _iso(moment: datetime) -> str: ...
-@overload
-def _iso(moment: datetime | None) -> str | None: ...
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+_iso = vocabulary.iso
 
 
 def _num(value) -> float | None:
@@ -57,20 +54,20 @@ def _dumps(value) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def ticker_dict(ticker, asset) -> dict:
+def ticker_dict(ticker, asset) -> Ticker:
     """The contract `ticker` for one Ticker row (stale false; staleness is applied when read)."""
+    return ticker_render(symbol=asset.symbol, name=asset.name, rank=asset.rank, priced=_priced(ticker))
+
+
+def _priced(ticker) -> Priced:
     return {
-        "symbol": asset.symbol,
-        "name": asset.name,
-        "price": float(ticker.price),
-        "change_24h": _num(ticker.change_24h),
-        "change_percent_24h": _num(ticker.change_percent_24h),
-        "volume_24h": _num(ticker.volume_24h),
-        "market_cap": _num(ticker.market_cap),
-        "rank": asset.rank,
-        "last_updated": _iso(ticker.last_updated),
+        "price": ticker.price,
+        "change_24h": ticker.change_24h,
+        "change_percent_24h": ticker.change_percent_24h,
+        "volume_24h": ticker.volume_24h,
+        "market_cap": ticker.market_cap,
+        "last_updated": ticker.last_updated,
         "source": ticker.source,
-        "stale": False,
     }
 
 
@@ -92,7 +89,7 @@ def snapshot_build(*, quote: str, store: bool = True) -> dict:
         extra[symbol] = {"bid": _num(row.bid), "ask": _num(row.ask)}
         newer = streamed.get(symbol)
         if newer is not None and newer["observed"] > fetched[symbol]:
-            tickers[symbol], fetched[symbol] = stream_ticker(tickers[symbol], newer), newer["observed"]
+            tickers[symbol], fetched[symbol] = stream_ticker(row, newer), newer["observed"]
             extra[symbol] = {"bid": _num(newer["bid"]), "ask": _num(newer["ask"])}
         frags[symbol] = _dumps(tickers[symbol])
         etags[symbol] = hashlib.blake2b(frags[symbol], digest_size=8).hexdigest()
@@ -126,16 +123,17 @@ def snapshot_build(*, quote: str, store: bool = True) -> dict:
     return entry
 
 
-def stream_ticker(ticker: dict, streamed: dict) -> dict:
-    """`ticker` with the streamed price, its 24 h change and time; market cap, rank and volume stay."""
-    return {
-        **ticker,
-        "price": float(streamed["price"]),
-        "change_24h": _num(streamed["change_24h"]),
-        "change_percent_24h": _num(streamed["change_percent_24h"]),
-        "last_updated": _iso(streamed["last_updated"]),
+def stream_ticker(row, streamed: dict) -> Ticker:
+    """`row`'s ticker with the streamed price, its 24 h change and time; market cap, rank and volume stay."""
+    priced: Priced = {
+        **_priced(row),
+        "price": streamed["price"],
+        "change_24h": streamed["change_24h"],
+        "change_percent_24h": streamed["change_percent_24h"],
+        "last_updated": streamed["last_updated"],
         "source": STREAM_SOURCE,
     }
+    return ticker_render(symbol=row.asset.symbol, name=row.asset.name, rank=row.asset.rank, priced=priced)
 
 
 def stream_prices_get(*, quote: str) -> dict[str, dict]:

@@ -20,8 +20,8 @@ class AlertTriggerInline(admin.TabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "condition", "target_value", "vs", "user", "is_active", "repeat", "trigger_count")
-    list_filter = ("is_active", "repeat", "condition", "vs")
+    list_display = ("symbol", "condition", "target_value", "quote", "user", "is_active", "repeat", "trigger_count")
+    list_filter = ("is_active", "repeat", "condition", "quote")
     search_fields = ("user__email", "symbol")
     readonly_fields = ("id", "created_at", "updated_at", "last_triggered_at", "rearm_at", "trigger_count")
     raw_id_fields = ("user",)

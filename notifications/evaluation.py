@@ -1,7 +1,7 @@
 """Alert evaluation for one ingest cycle: find what fires with indexed range queries, claim it once, notify.
 
 Per symbol the firing alerts are a range of `target_value` under the partial index
-(vs, symbol, condition, target_value) WHERE is_active:
+(quote, symbol, condition, target_value) WHERE is_active:
 
     above          target <= price              below          target >= price
     crosses_above  previous < target <= price   crosses_below  price <= target < previous
@@ -34,7 +34,7 @@ from notifications.models import Alert, AlertTrigger, Condition, NotificationTyp
 
 logger = logging.getLogger("coinlink.notifications")
 
-_CLAIM_FIELDS = ("id", "user_id", "symbol", "condition", "target_value", "vs", "repeat", "cooldown_seconds")
+_CLAIM_FIELDS = ("id", "user_id", "symbol", "condition", "target_value", "quote", "repeat", "cooldown_seconds")
 _VERBS = {
     Condition.ABOVE: "is at or above",
     Condition.BELOW: "is at or below",
@@ -151,7 +151,7 @@ def alerts_claim(*, quote: str, match: tuple[str, list], now: datetime) -> list[
     """
     due = Q(rearm_at__isnull=True) | Q(rearm_at__lte=now)
     ranges = RawSQL(*match, output_field=BooleanField())  # noqa: S611 - our placeholders; values are params
-    eligible = Alert.objects.filter(due, ranges, vs=quote, is_active=True)
+    eligible = Alert.objects.filter(due, ranges, quote=quote, is_active=True)
     rows = list(eligible.select_for_update(skip_locked=True).order_by("id").values(*_CLAIM_FIELDS))
     if not rows:
         return rows
@@ -176,23 +176,23 @@ def _bounded_pct(value: Decimal | None) -> Decimal | None:
 
 
 def _draft(alert: dict, tick: Tick) -> Draft:
-    vs = alert["vs"].upper()
+    quote = alert["quote"].upper()
     target = alert["target_value"].normalize()
     percent = alert["condition"] in (Condition.CHANGE_PCT_24H_ABOVE, Condition.CHANGE_PCT_24H_BELOW)
-    target_text = f"{target:f}%" if percent else f"{target:f} {vs}"
+    target_text = f"{target:f}%" if percent else f"{target:f} {quote}"
     change = f" (24 h change {tick.change_pct:f}%)" if percent and tick.change_pct is not None else ""
     return Draft(
         user_id=alert["user_id"],
         type=NotificationType.PRICE_ALERT,
         title=f"{alert['symbol']} {_VERBS[alert['condition']]} {target_text}",
-        message=f"{alert['symbol']} is at {tick.price.normalize():f} {vs}{change}.",
+        message=f"{alert['symbol']} is at {tick.price.normalize():f} {quote}{change}.",
         priority=Priority.HIGH,
         data={
             "alert_id": str(alert["id"]),
             "symbol": alert["symbol"],
             "condition": alert["condition"],
             "target_value": float(alert["target_value"]),
-            "vs": alert["vs"],
+            "vs": alert["quote"],
             "price": float(tick.price),
             "previous_price": None if tick.previous is None else float(tick.previous),
             "change_percent_24h": None if tick.change_pct is None else float(tick.change_pct),

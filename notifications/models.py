@@ -9,7 +9,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-FIATS = (("usd", "usd"), ("eur", "eur"), ("gbp", "gbp"))
+from markets.vocabulary import DEFAULT_QUOTE, QUOTES
+
+QUOTE_CHOICES = [(q, q) for q in QUOTES]
 
 
 class Condition(models.TextChoices):
@@ -48,7 +50,8 @@ TYPE_SWITCH: dict[str, str] = {
 
 
 class Alert(models.Model):
-    """A user's price alert; `target_value` is a price in `vs` or, for the change conditions, a percent."""
+    """A user's price alert; `target_value` is a price in `quote` (the API calls it `vs`) or, for the
+    change conditions, a percent."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed by (user, -created_at) below; a separate FK index would only slow the writes.
@@ -56,7 +59,8 @@ class Alert(models.Model):
     symbol = models.CharField(max_length=15)
     condition = models.CharField(max_length=24, choices=Condition.choices)
     target_value = models.DecimalField(max_digits=24, decimal_places=12)  # as a ticker price (markets.models.PRICE)
-    vs = models.CharField(max_length=3, choices=FIATS, default="usd")
+    # The column keeps the contract's name: renaming it would break the running release during a deploy.
+    quote = models.CharField(max_length=3, choices=QUOTE_CHOICES, default=DEFAULT_QUOTE, db_column="vs")
     is_active = models.BooleanField(default=True)
     repeat = models.BooleanField(default=False)
     cooldown_seconds = models.PositiveIntegerField(default=3600)
@@ -70,10 +74,10 @@ class Alert(models.Model):
     class Meta:
         ordering = ("-created_at",)
         indexes = [
-            # The evaluation's range scans: equality on (vs, symbol, condition), range on target_value,
+            # The evaluation's range scans: equality on (quote, symbol, condition), range on target_value,
             # only over alerts that can still fire.
             models.Index(
-                fields=["vs", "symbol", "condition", "target_value"],
+                fields=["quote", "symbol", "condition", "target_value"],
                 condition=Q(is_active=True),
                 name="alert_eval_active_idx",
             ),
@@ -82,7 +86,7 @@ class Alert(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.symbol} {self.condition} {self.target_value} {self.vs}"
+        return f"{self.symbol} {self.condition} {self.target_value} {self.quote}"
 
 
 class AlertTrigger(models.Model):

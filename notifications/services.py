@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.emails import inbox_budget_left
 from accounts.selectors import user_active_ids, user_recipient, user_row_lock
 from coinlink.errors import DomainError
+from markets.vocabulary import DEFAULT_QUOTE
 from notifications.delivery import Draft, email_allowed, notifications_create
 from notifications.models import (
     PERCENT_CONDITIONS,
@@ -54,7 +55,7 @@ def alert_create(
     symbol: str,
     condition: str,
     target_value: Decimal,
-    vs: str = "usd",
+    quote: str = DEFAULT_QUOTE,
     is_active: bool = True,
     repeat: bool = False,
     cooldown_seconds: int = 3600,
@@ -65,7 +66,7 @@ def alert_create(
         symbol=symbol.upper(),
         condition=condition,
         target_value=target_value,
-        vs=vs,
+        quote=quote,
         is_active=is_active,
         repeat=repeat,
         cooldown_seconds=cooldown_seconds,

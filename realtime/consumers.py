@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 import uuid
 from urllib.parse import parse_qs
@@ -18,6 +17,7 @@ from urllib.parse import parse_qs
 from django.conf import settings
 
 from coinlink import metrics
+from markets.vocabulary import DEFAULT_QUOTE, SYMBOL_ANY_CASE
 from realtime import async_selectors, events
 from realtime.hub import GroupKey, Hub, hub_current
 from realtime.middleware import handshake_refused
@@ -26,8 +26,6 @@ from realtime.outbox import Outbox, TickerBatch
 logger = logging.getLogger("realtime.consumers")
 
 MAX_SYMBOLS = 100
-SYMBOL_RE = re.compile(r"^[A-Za-z0-9]{1,20}$")
-DEFAULT_QUOTE = "usd"
 
 
 class FeedConsumer:
@@ -223,7 +221,7 @@ class FeedConsumer:
             not isinstance(symbols, list)
             or not symbols
             or len(symbols) > MAX_SYMBOLS
-            or not all(isinstance(s, str) and SYMBOL_RE.match(s) for s in symbols)
+            or not all(isinstance(s, str) and SYMBOL_ANY_CASE.match(s) for s in symbols)
         ):
             self._error("invalid_frame", f'"symbols" must be a list of 1 to {MAX_SYMBOLS} ticker symbols like "BTC".')
             return None

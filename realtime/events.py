@@ -18,24 +18,12 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
+from markets.vocabulary import Ticker
+
 logger = logging.getLogger("realtime.events")
 
 
 # --- Frames the server sends ------------------------------------------------------------------
-class Ticker(TypedDict):
-    symbol: str
-    name: str
-    price: float | None
-    change_24h: float | None
-    change_percent_24h: float | None
-    volume_24h: float | None
-    market_cap: float | None
-    rank: int | None
-    last_updated: str | None
-    source: str
-    stale: bool
-
-
 class ConnectedFrame(TypedDict):
     type: Literal["connected"]
     connection_id: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 import zoneinfo
 
 from django.conf import settings
@@ -14,9 +13,9 @@ from accounts.models import Preferences, Session, User
 from accounts.onetime import TOKEN_MAX_LENGTH
 from accounts.services import PASSWORD_MAX_LENGTH, PREFERENCE_FIELDS
 from coinlink.serializers import ModelSerializer
+from markets.vocabulary import SYMBOL
 
 WATCHLIST_MAX = 100
-_SYMBOL = re.compile(r"^[A-Z0-9]{1,15}$")
 
 
 class StrictCharField(serializers.CharField):
@@ -232,7 +231,7 @@ class PreferencesSerializer(NoUnknownFieldsMixin, ModelSerializer):
 
     def validate_watchlist(self, value: list[str]) -> list[str]:
         symbols = list(dict.fromkeys(s.strip().upper() for s in value))
-        malformed = [s for s in symbols if not _SYMBOL.match(s)]
+        malformed = [s for s in symbols if not SYMBOL.match(s)]
         if malformed:
             raise serializers.ValidationError(f"Not a symbol: {', '.join(malformed[:5])}.")
         return symbols  # whether the catalogue has them is for accounts.services.preferences_update

@@ -8,8 +8,8 @@ from typing import overload
 from django.conf import settings
 
 from coinlink.errors import DomainError
+from markets.vocabulary import DEFAULT_QUOTE, SYMBOL, SYMBOL_MAX_LENGTH
 
-SYMBOL = re.compile(r"^[A-Z0-9]{1,15}$")
 MAX_SYMBOLS = 100
 LIMIT = re.compile(r"^\d{1,6}$")
 
@@ -19,7 +19,7 @@ def invalid(field: str, message: str) -> DomainError:
 
 
 def quote(params) -> str:
-    value = params.get("vs", "usd").strip().lower()
+    value = params.get("vs", DEFAULT_QUOTE).strip().lower()
     if value not in settings.MARKET_QUOTES:
         raise invalid("vs", f"must be one of {', '.join(settings.MARKET_QUOTES)}.")
     return value
@@ -42,7 +42,7 @@ def symbols(params) -> list[str] | None:
     raw = params.get("symbols")
     if raw is None:
         return None
-    if len(raw) > MAX_SYMBOLS * 16:
+    if len(raw) > MAX_SYMBOLS * (SYMBOL_MAX_LENGTH + 1):
         raise invalid("symbols", f"at most {MAX_SYMBOLS} symbols.")
     items = [s.strip().upper() for s in raw.split(",") if s.strip()]
     if not items:
@@ -51,7 +51,7 @@ def symbols(params) -> list[str] | None:
         raise invalid("symbols", f"at most {MAX_SYMBOLS} symbols.")
     bad = [s for s in items if not SYMBOL.match(s)]
     if bad:
-        raise invalid("symbols", "symbols are 1-15 letters or digits, comma separated.")
+        raise invalid("symbols", f"symbols are 1-{SYMBOL_MAX_LENGTH} letters or digits, comma separated.")
     return list(dict.fromkeys(items))
 
 

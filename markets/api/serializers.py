@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from markets.models import SOURCES
+from markets.vocabulary import INTERVALS
 
 
 class MarketErrorSerializer(serializers.Serializer):
@@ -64,7 +65,7 @@ class CandleSerializer(serializers.Serializer):
 
 class HistorySerializer(serializers.Serializer):
     symbol = serializers.CharField()
-    interval = serializers.ChoiceField(choices=["5m", "1h", "1d"])
+    interval = serializers.ChoiceField(choices=list(INTERVALS))
     vs = serializers.CharField()
     candles = CandleSerializer(many=True)
 

@@ -31,11 +31,12 @@ from markets.api.serializers import (
     TickerSerializer,
 )
 from markets.history import history_get
+from markets.vocabulary import DEFAULT_QUOTE, INTERVALS, PERIODS, QUOTES
 
 MAX_TICKER_LIMIT = 250
 MAX_MOVERS_LIMIT = 50
 
-VS = OpenApiParameter("vs", str, enum=["usd", "eur", "gbp"], default="usd", description="Quote currency.")
+VS = OpenApiParameter("vs", str, enum=list(QUOTES), default=DEFAULT_QUOTE, description="Quote currency.")
 IF_NONE_MATCH = OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, required=False)
 
 
@@ -163,8 +164,8 @@ class HistoryView(BytesView):
         "An empty series is never fetched in the request: a backfill is queued, and the answer (what is stored) "
         "carries `X-History-Backfill: pending` until it has run.",
         parameters=[
-            OpenApiParameter("interval", str, enum=["5m", "1h", "1d"], default="1h"),
-            OpenApiParameter("period", str, enum=["1d", "7d", "30d", "90d", "1y"], default="7d"),
+            OpenApiParameter("interval", str, enum=list(INTERVALS), default="1h"),
+            OpenApiParameter("period", str, enum=list(PERIODS), default="7d"),
             VS,
             IF_NONE_MATCH,
             OpenApiParameter(
@@ -181,8 +182,8 @@ class HistoryView(BytesView):
     def get(self, request, symbol: str):
         query = request.GET
         quote = params.quote(query)
-        interval = params.choice(query, "interval", ("5m", "1h", "1d"), "1h")
-        period = params.choice(query, "period", tuple(selectors.PERIOD_SECONDS), "7d")
+        interval = params.choice(query, "interval", INTERVALS, "1h")
+        period = params.choice(query, "period", PERIODS, "7d")
         wanted = params.path_symbol(symbol)
         asset = selectors.asset_active_get(symbol=wanted) if wanted else None
         if asset is None:

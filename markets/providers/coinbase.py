@@ -11,18 +11,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from markets.providers import validate as v
 from markets.providers.http import Pacer, SharedPacer, Upstream, UpstreamError
 from markets.providers.validate import CandleRow, Rejected, TickerRow
+from markets.vocabulary import INTERVAL_SECONDS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from markets.models import Asset
 
 NAME = "coinbase"
 REQUESTS_PER_SECOND = 8.0
 HISTORY_CALL_INTERVAL = 1.0  # history across every process: with the ingest's 8/s, under the 10/s per IP
 MAX_CANDLES_PER_CALL = 300
-GRANULARITY = {"5m": 300, "1h": 3600, "1d": 86400}
 
 
 class Coinbase:
@@ -41,7 +47,7 @@ class Coinbase:
             raise UpstreamError(NAME, "deadline", "poll period used up")
         return self.upstream.get_json(path, params, endpoint=endpoint, deadline=deadline)
 
-    def fetch_tickers(self, *, assets, quote: str, deadline: float) -> list[TickerRow]:
+    def fetch_tickers(self, *, assets: Sequence[Asset], quote: str, deadline: float) -> list[TickerRow]:
         """Tickers for the `assets` Coinbase lists in `quote`; raises UpstreamError only if every product failed."""
         products = {a.coinbase_product_for(quote): a.symbol for a in assets}
         products.pop(None, None)
@@ -66,9 +72,27 @@ class Coinbase:
             v.reject(NAME, f"ticker {product}", exc)
             return None
 
-    def fetch_candles(self, *, product: str, interval: str, start: datetime, end: datetime, deadline: float):
+    def serves(self, asset: Asset, quote: str) -> bool:
+        """Only where Coinbase lists the product."""
+        return asset.coinbase_product_for(quote) is not None
+
+    def candle_days(self, interval: str) -> int | None:
+        return None
+
+    def fetch_candles(self, *, asset: Asset, quote: str, interval: str, days: int, deadline: float) -> list[CandleRow]:
+        product = asset.coinbase_product_for(quote)
+        if product is None:  # not served
+            return []
+        end = datetime.now(tz=UTC)
+        return self.fetch_candles_between(
+            product=product, interval=interval, start=end - timedelta(days=days), end=end, deadline=deadline
+        )
+
+    def fetch_candles_between(
+        self, *, product: str, interval: str, start: datetime, end: datetime, deadline: float
+    ) -> list[CandleRow]:
         """Candles in [start, end), paged 300 at a time, oldest first."""
-        step = GRANULARITY[interval]
+        step = INTERVAL_SECONDS[interval]
         rows: dict[datetime, CandleRow] = {}
         window_start = start
         while window_start < end:

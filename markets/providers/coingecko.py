@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from markets.providers import validate as v
 from markets.providers.http import Pacer, SharedPacer, Upstream, UpstreamError
 from markets.providers.validate import CandleRow, Rejected, TickerRow
+from markets.vocabulary import INTERVAL_SECONDS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from markets.models import Asset
 
 NAME = "coingecko"
 PUBLIC_BASE_URL = "https://api.coingecko.com/api/v3"
@@ -39,7 +46,7 @@ class CoinGecko:
         self.upstream = upstream
         self.pacer = Pacer(0.0) if lane == "ingest" else SharedPacer(f"{NAME}-{lane}", HISTORY_CALL_INTERVAL)
 
-    def fetch_tickers(self, *, assets, quote: str, deadline: float) -> list[TickerRow]:
+    def fetch_tickers(self, *, assets: Sequence[Asset], quote: str, deadline: float) -> list[TickerRow]:
         """Tickers for `assets` (objects with symbol and coingecko_id) in `quote`, one HTTP call."""
         by_id = {a.coingecko_id: a.symbol for a in assets if a.coingecko_id}
         if not by_id:
@@ -59,15 +66,29 @@ class CoinGecko:
         )
         return parse_markets(payload, by_id=by_id)
 
-    def fetch_candles(self, *, coingecko_id: str, quote: str, interval: str, days: int, deadline: float):
+    def serves(self, asset: Asset, quote: str) -> bool:
+        return bool(asset.coingecko_id)
+
+    def candle_days(self, interval: str) -> int | None:
+        """market_chart has ~5-minute points only for the last day."""
+        return 1 if interval == "5m" else None
+
+    def fetch_candles(self, *, asset: Asset, quote: str, interval: str, days: int, deadline: float) -> list[CandleRow]:
         self.pacer.wait(deadline=deadline)
-        params: dict = {"vs_currency": quote, "days": days}
+        params: dict = {"vs_currency": quote, "days": market_chart_days(interval=interval, days=days)}
         if interval == "1d":
             params["interval"] = "daily"
         payload = self.upstream.get_json(
-            f"/coins/{coingecko_id}/market_chart", params, endpoint="market_chart", deadline=deadline
+            f"/coins/{asset.coingecko_id}/market_chart", params, endpoint="market_chart", deadline=deadline
         )
-        return parse_market_chart(payload, interval_seconds={"5m": 300, "1h": 3600, "1d": 86400}[interval])
+        return parse_market_chart(payload, interval_seconds=INTERVAL_SECONDS[interval])
+
+
+def market_chart_days(*, interval: str, days: int) -> int:
+    """market_chart gives ~5-minute points for days=1, hourly up to 90 days, daily beyond."""
+    if interval == "5m":
+        return 1
+    return min(days, 90) if interval == "1h" else days
 
 
 def parse_markets(payload, *, by_id: dict[str, str]) -> list[TickerRow]:

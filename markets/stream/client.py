@@ -21,12 +21,13 @@ from coinlink import metrics
 from markets.stream.coalescer import Coalescer
 from markets.stream.messages import Dropped, FeedError, Heartbeat, Subscribed, Trade, message_parse, subscribe_message
 from markets.stream.status import StreamState
+from markets.vocabulary import SYMBOL_MAX_LENGTH
 
 logger = logging.getLogger("markets.stream")
 
 MAX_MESSAGE_BYTES = 1 << 20  # a subscriptions reply for a few hundred products is a few kB
 HEARTBEAT_GAP_SECONDS = 1.5  # heartbeats are 1 s apart; a longer interval means one was lost
-_PRODUCT_ID = re.compile(r"\b[A-Z0-9]{1,15}-[A-Z]{3,4}\b")
+_PRODUCT_ID = re.compile(rf"\b[A-Z0-9]{{1,{SYMBOL_MAX_LENGTH}}}-[A-Z]{{3,4}}\b")
 
 
 class Backoff:

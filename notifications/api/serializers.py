@@ -6,7 +6,8 @@ from rest_framework import serializers
 
 from accounts.api.serializers import StrictBooleanField
 from coinlink.serializers import ModelSerializer, utc_iso
-from notifications.models import FIATS, Alert, Condition, Notification, NotificationSettings, NotificationType
+from markets.vocabulary import DEFAULT_QUOTE, SYMBOL_ANY_CASE, SYMBOL_MAX_LENGTH
+from notifications.models import QUOTE_CHOICES, Alert, Condition, Notification, NotificationSettings, NotificationType
 from notifications.selectors import email_paused_reason
 
 COOLDOWN_MIN_SECONDS = 60
@@ -25,11 +26,11 @@ class RejectUnknownFieldsMixin(serializers.Serializer):
 
 
 class AlertSerializer(RejectUnknownFieldsMixin, ModelSerializer):
-    symbol = serializers.RegexField(r"^[A-Za-z0-9]{1,15}$", max_length=15)
+    symbol = serializers.RegexField(SYMBOL_ANY_CASE, max_length=SYMBOL_MAX_LENGTH)
     condition = serializers.ChoiceField(choices=Condition.choices)
     # Prices are positive and percents may be negative; the services check which applies.
     target_value = serializers.DecimalField(max_digits=24, decimal_places=12, coerce_to_string=False)
-    vs = serializers.ChoiceField(choices=FIATS, default="usd")
+    vs = serializers.ChoiceField(source="quote", choices=QUOTE_CHOICES, default=DEFAULT_QUOTE)
     is_active = serializers.BooleanField(default=True)
     repeat = serializers.BooleanField(default=False)
     cooldown_seconds = serializers.IntegerField(
@@ -61,7 +62,7 @@ class AlertSerializer(RejectUnknownFieldsMixin, ModelSerializer):
             "symbol": instance.symbol,
             "condition": instance.condition,
             "target_value": self.fields["target_value"].to_representation(instance.target_value),
-            "vs": instance.vs,
+            "vs": instance.quote,
             "is_active": bool(instance.is_active),
             "repeat": bool(instance.repeat),
             "cooldown_seconds": int(instance.cooldown_seconds),

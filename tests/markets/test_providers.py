@@ -501,7 +501,7 @@ def test_it_pages_coinbase_candles_within_300_per_call(upstream):
         return_value=httpx.Response(200, json=recorded("coinbase_exchange_candles_1h.json"))
     )
     end = datetime(2024, 3, 14, tzinfo=UTC)
-    rows = Coinbase().fetch_candles(
+    rows = Coinbase().fetch_candles_between(
         product="BTC-USD", interval="1h", start=end - timedelta(days=30), end=end, deadline=far()
     )
     assert route.call_count == 3  # 720 hourly candles

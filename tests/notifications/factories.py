@@ -16,7 +16,7 @@ class AlertFactory(factory.django.DjangoModelFactory):
     symbol = "BTC"
     condition = "above"
     target_value = Decimal("50000")
-    vs = "usd"
+    quote = "usd"
 
 
 class NotificationFactory(factory.django.DjangoModelFactory):

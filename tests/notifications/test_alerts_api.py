@@ -61,7 +61,9 @@ def test_an_alert_renders_exactly_as_drfs_own_field_by_field_path(owner):
     Alert.objects.filter(pk=fired.pk).update(
         last_triggered_at=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC), trigger_count=7, is_active=False
     )
-    never = AlertFactory(user=owner, symbol="ETH", condition="crosses_below", target_value=Decimal("-12.5"), vs="eur")
+    never = AlertFactory(
+        user=owner, symbol="ETH", condition="crosses_below", target_value=Decimal("-12.5"), quote="eur"
+    )
     for alert in Alert.objects.filter(pk__in=[fired.pk, never.pk]):
         serializer = AlertSerializer(alert)
         assert serializer.data == serializers.ModelSerializer.to_representation(serializer, alert)

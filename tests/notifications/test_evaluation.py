@@ -79,8 +79,8 @@ def test_it_never_fires_a_change_alert_without_a_change(owner):
 
 
 def test_it_only_fires_alerts_in_the_cycles_quote_and_symbol(owner):
-    AlertFactory(user=owner, symbol="BTC", vs="eur", target_value=Decimal("10"))
-    AlertFactory(user=owner, symbol="ETH", vs="usd", target_value=Decimal("10"))
+    AlertFactory(user=owner, symbol="BTC", quote="eur", target_value=Decimal("10"))
+    AlertFactory(user=owner, symbol="ETH", quote="usd", target_value=Decimal("10"))
 
     assert evaluate("100", symbol="BTC", quote="usd") == 0
     assert evaluate("100", symbol="BTC", quote="eur") == 1

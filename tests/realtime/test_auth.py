@@ -133,7 +133,9 @@ async def test_it_delivers_a_fired_alert_as_a_notification(open_feed, owner, tok
     from notifications.models import Alert
 
     await store_prices({"BTC": "60000"})
-    await sync_to_async(Alert.objects.create)(user=owner, symbol="BTC", condition="above", target_value=65000, vs="usd")
+    await sync_to_async(Alert.objects.create)(
+        user=owner, symbol="BTC", condition="above", target_value=65000, quote="usd"
+    )
     feed, _ = await _signed_in(open_feed, (await sync_to_async(tokens)())["access_token"])
     await store_prices({"BTC": "66000"})
     frame = await feed.receive_until("notification", timeout=5)

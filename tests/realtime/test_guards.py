@@ -131,6 +131,9 @@ BAD_FRAMES = [
     ('{"type": "subscribe", "symbols": []}', "invalid_frame"),
     ('{"type": "subscribe", "symbols": [1, 2]}', "invalid_frame"),
     ('{"type": "subscribe", "symbols": ["B\\u0000TC"]}', "invalid_frame"),
+    # Longer than any catalogue symbol, or a non-ASCII letter that upper-cases to one (Kelvin sign -> K).
+    ('{"type": "subscribe", "symbols": ["' + "B" * 16 + '"]}', "invalid_frame"),
+    ('{"type": "subscribe", "symbols": ["\u212a"]}', "invalid_frame"),
     ('{"type": "subscribe", "symbols": [' + ",".join(['"BTC"'] * 101) + "]}", "invalid_frame"),
     ('{"type": "unsubscribe", "symbols": {"BTC": 1}}', "invalid_frame"),
     ('{"type": "authenticate"}', "invalid_frame"),
