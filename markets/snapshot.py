@@ -19,6 +19,8 @@ from typing import overload
 from django.conf import settings
 from django.core.cache import cache
 
+from coinlink import contract
+
 logger = logging.getLogger("markets.snapshot")
 
 CACHE_TTL = 300
@@ -46,7 +48,7 @@ def _iso(moment: datetime) -> str: ...
 @overload
 def _iso(moment: datetime | None) -> str | None: ...
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else contract.timestamp(moment)
 
 
 def _num(value) -> float | None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
-from decimal import Decimal
+import time
 from typing import Any, Literal, NotRequired, TypedDict
 from urllib.parse import urlparse
 
 from django.conf import settings
+
+from coinlink.contract import json_default, timestamp_at
 
 logger = logging.getLogger("realtime.events")
 
@@ -86,15 +87,11 @@ Frame = ConnectedFrame | TickerUpdateFrame | PingFrame | PongFrame | Authenticat
 
 
 def now_iso() -> str:
-    return iso(datetime.now(UTC).timestamp())
-
-
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return timestamp_at(time.time())
 
 
 def frame_encode(frame: Frame) -> str:
-    return json.dumps(frame, separators=(",", ":"), default=_json_default)
+    return json.dumps(frame, separators=(",", ":"), default=json_default)
 
 
 def connected_frame(*, connection_id: str) -> ConnectedFrame:
@@ -205,7 +202,7 @@ def _publish(message: dict) -> None:
 def _publish_many(messages: list[dict]) -> None:
     if not messages:
         return
-    payloads = [json.dumps(m, separators=(",", ":"), default=_json_default) for m in messages]
+    payloads = [json.dumps(m, separators=(",", ":"), default=json_default) for m in messages]
     if settings.CONFIG.redis_url is None:
         from realtime import hub
 
@@ -225,13 +222,3 @@ def _publish_many(messages: list[dict]) -> None:
     except Exception:
         # The feed is best effort: an ingest or a notification must not fail because Redis blinked.
         logger.warning("realtime publish of %d %s message(s) failed", len(messages), messages[0]["kind"], exc_info=True)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if hasattr(value, "hex") and hasattr(value, "int"):  # uuid.UUID
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from coinlink.contract import timestamp_at
 from realtime import async_selectors, events
 from realtime.outbox import TickerBatch
 
@@ -176,7 +177,7 @@ class Hub:
         self._generation[quote] += 1
         by_symbol: dict[str, events.Ticker] = {t["symbol"]: t for t in message["tickers"]}
         observed_at = message["observed_at"]  # None for a staleness change: it is news as of now
-        timestamp = events.iso(observed_at if observed_at is not None else time.time())
+        timestamp = timestamp_at(observed_at if observed_at is not None else time.time())
         top = set(self.top.get(quote, ()))
         batches: dict[tuple[str, ...], TickerBatch] = {}
         for (group_quote, symbols), consumers in self.groups.items():
