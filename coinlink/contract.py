@@ -1,6 +1,7 @@
 """The client contract's shapes (/work/shared/API.md, docs/api.md), defined once for every app.
 
-The timestamp format and the JSON encoding of values the models hold.
+The timestamp format, the JSON encoding of values the models hold, and the error body as the OpenAPI
+schema describes it (`coinlink.errors` builds the bodies themselves).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+
+from rest_framework import serializers
 
 
 # --- timestamps -------------------------------------------------------------------------------
@@ -31,3 +34,15 @@ def json_default(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# --- the error body, for the OpenAPI schema -----------------------------------------------------
+class ErrorSerializer(serializers.Serializer):
+    """The contract's error shape."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+    trace_id = serializers.CharField()

@@ -165,17 +165,6 @@ class VerifyResultSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class AccountsErrorSerializer(serializers.Serializer):
-    """The contract's error shape."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
-        child=serializers.ListField(child=serializers.CharField()), required=False
-    )
-    trace_id = serializers.CharField()
-
-
 # --- user --------------------------------------------------------------------------------------
 
 

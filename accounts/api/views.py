@@ -23,6 +23,7 @@ from accounts.exceptions import InvalidToken
 from accounts.models import User
 from accounts.tokens import SESSION_CLAIM
 from coinlink import metrics
+from coinlink.contract import ErrorSerializer
 from coinlink.errors import RateLimited
 from coinlink.ratelimit import limit
 
@@ -44,12 +45,12 @@ VERIFY_ACCEPTED = "If your address is not verified yet, a new verification link 
 EMAIL_CHANGE_ACCEPTED = "Check the new address: the change happens when you follow the link mailed there."
 
 _ERRORS = {
-    400: OpenApiResponse(s.AccountsErrorSerializer, description="Invalid input; `errors` lists the fields."),
-    401: OpenApiResponse(s.AccountsErrorSerializer, description="Missing, invalid, expired or revoked token."),
-    404: OpenApiResponse(s.AccountsErrorSerializer, description="Not found, or not yours."),
-    413: OpenApiResponse(s.AccountsErrorSerializer, description="Request body over 1 MiB."),
-    429: OpenApiResponse(s.AccountsErrorSerializer, description="Too many requests; see Retry-After."),
-    503: OpenApiResponse(s.AccountsErrorSerializer, description="Rate-limit store unavailable; auth fails closed."),
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `errors` lists the fields."),
+    401: OpenApiResponse(ErrorSerializer, description="Missing, invalid, expired or revoked token."),
+    404: OpenApiResponse(ErrorSerializer, description="Not found, or not yours."),
+    413: OpenApiResponse(ErrorSerializer, description="Request body over 1 MiB."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
+    503: OpenApiResponse(ErrorSerializer, description="Rate-limit store unavailable; auth fails closed."),
 }
 
 

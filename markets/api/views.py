@@ -17,6 +17,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from coinlink.contract import ErrorSerializer
 from coinlink.errors import DomainError, NotFound, ServiceUnavailable, json_error, response_for_exception
 from markets import selectors, snapshot
 from markets.api import params
@@ -24,7 +25,6 @@ from markets.api.serializers import (
     AssetPageSerializer,
     HistorySerializer,
     LegacyBitcoinSerializer,
-    MarketErrorSerializer,
     MoversSerializer,
     StatsSerializer,
     TickerListSerializer,
@@ -47,9 +47,7 @@ def _errors(*codes: int) -> dict:
         429: "Too many requests (see Retry-After).",
         503: "No price received yet for this asset.",
     }
-    return {
-        code: OpenApiResponse(None if code == 304 else MarketErrorSerializer, description=text[code]) for code in codes
-    }
+    return {code: OpenApiResponse(None if code == 304 else ErrorSerializer, description=text[code]) for code in codes}
 
 
 def _etag_matches(header: str, etag: str) -> bool:

@@ -115,14 +115,3 @@ class UpdatedCountSerializer(serializers.Serializer):
 
 class CountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The contract's error shape, for the OpenAPI schema."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
-        child=serializers.ListField(child=serializers.CharField()), required=False
-    )
-    trace_id = serializers.CharField()

@@ -7,11 +7,11 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from coinlink.contract import ErrorSerializer
 from notifications import selectors, services
 from notifications.api.serializers import (
     AlertSerializer,
     CountSerializer,
-    ErrorSerializer,
     NotificationListQuerySerializer,
     NotificationSerializer,
     NotificationSettingsSerializer,
