@@ -1,14 +1,15 @@
 """The client contract's shapes (/work/shared/API.md, docs/api.md), defined once for every app.
 
-The timestamp format, the JSON encoding of values the models hold, and the error body as the OpenAPI
-schema describes it (`coinlink.errors` builds the bodies themselves).
+The timestamp format, the JSON encoding of values the models hold, the error body as the OpenAPI
+schema describes it (`coinlink.errors` builds the bodies themselves), and the rule for keys a
+request body may not carry.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from rest_framework import serializers
@@ -46,3 +47,28 @@ class ErrorSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
     trace_id = serializers.CharField()
+
+
+# --- request bodies ---------------------------------------------------------------------------
+class RejectUnknownFieldsMixin(serializers.Serializer):
+    """A key the serializer does not define is a 400, not silently dropped; so is a read-only one.
+
+    `read_only_echo = True` accepts (and ignores) read-only keys, for resources a client may PUT back
+    as it read them (docs/api.md: notification settings and their `email_paused_reason`).
+    """
+
+    read_only_echo: ClassVar[bool] = False
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {key: [self._refusal(key)] for key in data if not self._accepts(key)}
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+    def _accepts(self, key: str) -> bool:
+        field = self.fields.get(key)
+        return field is not None and (self.read_only_echo or not field.read_only)
+
+    def _refusal(self, key: str) -> str:
+        return "This field is read-only." if key in self.fields else "Unknown field."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from coinlink.contract import RejectUnknownFieldsMixin
 from coinlink.serializers import ModelSerializer
 from notifications.models import FIATS, Alert, Condition, Notification, NotificationSettings, NotificationType
 from notifications.selectors import email_paused_reason
@@ -12,18 +13,8 @@ COOLDOWN_MIN_SECONDS = 60
 COOLDOWN_MAX_SECONDS = 30 * 86400
 
 
-class RejectUnknownFieldsMixin(serializers.Serializer):
-    """A misspelt field is a 400, not silently ignored (read-only fields echoed back are fine)."""
-
-    def validate(self, attrs):
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().validate(attrs)
-
-
 class AlertSerializer(RejectUnknownFieldsMixin, ModelSerializer):
+    read_only_echo = True  # an alert read back (id, timestamps) may be PUT as it is
     symbol = serializers.RegexField(r"^[A-Za-z0-9]{1,15}$", max_length=15)
     condition = serializers.ChoiceField(choices=Condition.choices)
     # Prices are positive and percents may be negative; the services check which applies.
@@ -73,6 +64,7 @@ class NotificationListQuerySerializer(serializers.Serializer):
 
 
 class NotificationSettingsSerializer(RejectUnknownFieldsMixin, ModelSerializer):
+    read_only_echo = True  # docs/api.md: echoing `email_paused_reason` back in a PUT is fine
     quiet_hours_start = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], allow_null=True, required=True)
     quiet_hours_end = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], allow_null=True, required=True)
     email_paused_reason = serializers.SerializerMethodField(
