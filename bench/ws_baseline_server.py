@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from websockets.asyncio.server import broadcast, serve
 
-from realtime.events import channel_name  # the channel's name only; Django is never set up here
+from realtime.bus import channel_name  # the channel's name only; Django is never set up here
 
 CONNECTIONS: set = set()
 

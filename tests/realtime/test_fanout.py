@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from coinlink import metrics
-from realtime import events
+from realtime import bus, events
 from realtime.hub import hub_current
 from realtime.outbox import Outbox
 
@@ -175,10 +175,10 @@ async def test_it_holds_one_redis_subscription_per_process_whatever_the_socket_c
     client = aioredis.Redis.from_url(settings.CONFIG.redis_url)
     listener = client.pubsub(ignore_subscribe_messages=True)
     try:
-        [(_, subscribers)] = await client.pubsub_numsub(events.channel_name())
+        [(_, subscribers)] = await client.pubsub_numsub(bus.channel_name())
         assert subscribers == 1
 
-        await listener.subscribe(events.channel_name())
+        await listener.subscribe(bus.channel_name())
         await store_prices({"BTC": "2"})
         for feed in feeds:
             await feed.receive_type("crypto_ticker_update")
@@ -212,7 +212,7 @@ async def test_readyz_fails_the_channel_layer_while_this_processs_subscription_i
     from django.conf import settings
     from django.test import Client
 
-    from realtime.hub import subscriber_name
+    from realtime.bus import subscriber_name
 
     feed = await open_feed()
     await feed.receive_type("connected")
@@ -236,7 +236,7 @@ async def test_readyz_fails_the_channel_layer_while_this_processs_subscription_i
 
 @pytest.mark.redis
 def test_it_namespaces_the_channel_with_the_redis_db(settings):
-    assert events.channel_name() == f"coinlink:{settings.CONFIG.redis_url.rsplit('/', 1)[1]}:realtime"
+    assert bus.channel_name() == f"coinlink:{settings.CONFIG.redis_url.rsplit('/', 1)[1]}:realtime"
 
 
 @pytest.mark.redis
@@ -244,7 +244,7 @@ async def test_it_resubscribes_after_losing_redis_and_resends_a_snapshot(open_fe
     import redis.asyncio as aioredis
     from django.conf import settings
 
-    from realtime.hub import subscriber_name
+    from realtime.bus import subscriber_name
 
     await store_prices({"BTC": "1"})
     feed = await open_feed()
