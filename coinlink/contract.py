@@ -7,11 +7,13 @@ request body may not carry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 
@@ -47,6 +49,14 @@ class ErrorSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
     trace_id = serializers.CharField()
+
+
+def error_responses(descriptions: Mapping[int, str], *codes: int) -> dict[int, OpenApiResponse]:
+    """An operation's error responses for `extend_schema`: each code with its app's description (304 has no body)."""
+    return {
+        code: OpenApiResponse(None if code == 304 else ErrorSerializer, description=descriptions[code])
+        for code in codes
+    }
 
 
 # --- request bodies ---------------------------------------------------------------------------

@@ -7,17 +7,18 @@ they stay APIView subclasses only so drf-spectacular documents them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotModified
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from coinlink.contract import ErrorSerializer
+from coinlink.contract import error_responses
 from coinlink.errors import DomainError, NotFound, ServiceUnavailable, json_error, response_for_exception
 from markets import selectors, snapshot
 from markets.api import params
@@ -39,15 +40,14 @@ VS = OpenApiParameter("vs", str, enum=["usd", "eur", "gbp"], default="usd", desc
 IF_NONE_MATCH = OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, required=False)
 
 
-def _errors(*codes: int) -> dict:
-    text = {
-        304: "Not modified (the If-None-Match ETag still matches).",
-        400: "Invalid parameter.",
-        404: "Unknown symbol.",
-        429: "Too many requests (see Retry-After).",
-        503: "No price received yet for this asset.",
-    }
-    return {code: OpenApiResponse(None if code == 304 else ErrorSerializer, description=text[code]) for code in codes}
+_ERRORS = {
+    304: "Not modified (the If-None-Match ETag still matches).",
+    400: "Invalid parameter.",
+    404: "Unknown symbol.",
+    429: "Too many requests (see Retry-After).",
+    503: "No price received yet for this asset.",
+}
+_errors = functools.partial(error_responses, _ERRORS)
 
 
 def _etag_matches(header: str, etag: str) -> bool:
