@@ -168,8 +168,8 @@ class Hub:
 
     def _on_tickers(self, message: bus.TickersMessage) -> None:
         quote = message["quote"]
-        if message["top"]:
-            self.top[quote] = message["top"]
+        if announced := message.get("top"):  # .get: a publisher of another release may leave it out
+            self.top[quote] = announced
         self._generation[quote] += 1
         by_symbol = {t["symbol"]: cast(events.Ticker, t) for t in message["tickers"]}
         observed_at = message["observed_at"]  # None for a staleness change: it is news as of now

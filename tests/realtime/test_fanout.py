@@ -34,7 +34,6 @@ class _Socket:
         self.gate = gate
         self.outbox = Outbox(self._send)
         self.group_key = ("usd", frozenset(symbols))
-        self.user_id = self.session_id = None
         self.outbox.release()
 
     async def _send(self, message: dict) -> None:
@@ -322,3 +321,19 @@ async def test_it_takes_a_burst_of_100_concurrent_connects(open_feed, store_pric
         await feed.receive_type("connected")
         assert (await feed.receive_type("crypto_ticker_update"))["data"][0]["symbol"] == "BTC"
     assert len(reads) <= 2  # sockets connecting together share one snapshot read (and one encoding)
+
+
+async def test_a_cycle_from_a_publisher_that_leaves_out_the_top_symbols_still_reaches_its_sockets():
+    """A process of another release may publish without `top` during a rolling deploy: the hub keeps its list."""
+    hub = hub_current()
+    socket = _Socket({"BTC"})
+    hub.add(socket)
+    writer = asyncio.ensure_future(socket.outbox.run())
+    try:
+        message = {"kind": "tickers", "quote": "usd", "tickers": [_ticker("BTC", 5.0)], "observed_at": time.time()}
+        hub.dispatch(json.dumps(message))
+        await _until(lambda: socket.frames)
+    finally:
+        hub.remove(socket)
+        writer.cancel()
+    assert socket.frames[0]["data"] == [_ticker("BTC", 5.0)]
