@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import UTC, datetime
+import time
 
 import redis.asyncio as aioredis
 from websockets.asyncio.server import broadcast, serve
 
-from realtime.events import channel_name  # the channel's name only; Django is never set up here
+from coinlink.contract import timestamp_at  # the frames' timestamp format
+from realtime.bus import channel_name  # the channel's name only; Django is never set up here
 
 CONNECTIONS: set = set()
 
@@ -26,7 +27,9 @@ CONNECTIONS: set = set()
 async def handler(ws) -> None:
     CONNECTIONS.add(ws)
     try:
-        await ws.send(json.dumps({"type": "connected", "connection_id": str(id(ws)), "timestamp": _iso(None)}))
+        await ws.send(
+            json.dumps({"type": "connected", "connection_id": str(id(ws)), "timestamp": timestamp_at(time.time())})
+        )
         async for _ in ws:
             pass
     finally:
@@ -50,7 +53,7 @@ async def cycle_frames(redis_url: str):
             {
                 "type": "crypto_ticker_update",
                 "data": event["tickers"],
-                "timestamp": _iso(event["observed_at"]),
+                "timestamp": timestamp_at(event["observed_at"]),
                 "stale": False,
                 "seq": cycle,
             },
@@ -61,11 +64,6 @@ async def cycle_frames(redis_url: str):
 async def fan_out(redis_url: str) -> None:
     async for frame in cycle_frames(redis_url):
         broadcast(CONNECTIONS, frame)
-
-
-def _iso(epoch: float | None) -> str:
-    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 async def main() -> None:

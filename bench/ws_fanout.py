@@ -141,7 +141,7 @@ def _publish(seconds: int) -> None:
     from markets.selectors import asset_symbols_top
     from realtime import events
 
-    asset_symbols_top(limit=20)  # warm the DB and cache connections, as a running ingest has them
+    top = list(asset_symbols_top(limit=20))  # also warms the DB and cache connections, as a running ingest has them
     get_redis().ping()
     prices = {s: 100.0 * (i + 1) for i, s in enumerate(TOP_20)}
     start = time.time()
@@ -165,7 +165,7 @@ def _publish(seconds: int) -> None:
             }
             for i, (s, p) in enumerate(prices.items())
         ]
-        events.ticker_update_publish(quote="usd", tickers=tickers, observed_at=time.time())
+        events.ticker_update_publish(quote="usd", tickers=tickers, observed_at=time.time(), top=top)
     print(f"PUBLISHED {seconds}", flush=True)
 
 

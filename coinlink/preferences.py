@@ -9,13 +9,14 @@ app its part, in one transaction.
 from __future__ import annotations
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.api import serializers as accounts_api
+from coinlink.contract import error_responses
 from notifications import selectors as notification_selectors
 from notifications import services as notification_services
 from notifications.api.serializers import PreferenceSwitchesSerializer
@@ -24,12 +25,10 @@ from notifications.models import PREFERENCE_SWITCHES
 # In the contract's order (API.md).
 FIELDS = ("theme", "language", "currency", "timezone", "watchlist", *PREFERENCE_SWITCHES, "sound_enabled")
 
-_BAD_INPUT = OpenApiResponse(
-    accounts_api.AccountsErrorSerializer, description="Invalid input; `errors` lists the fields."
+_ERRORS = error_responses(
+    {400: "Invalid input; `errors` lists the fields.", 401: "Missing, invalid, expired or revoked token."}, 400, 401
 )
-_SIGNED_OUT = OpenApiResponse(
-    accounts_api.AccountsErrorSerializer, description="Missing, invalid, expired or revoked token."
-)
+_BAD_INPUT, _SIGNED_OUT = _ERRORS[400], _ERRORS[401]
 
 
 class PreferencesSerializer(accounts_api.PreferencesSerializer, PreferenceSwitchesSerializer):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from rest_framework import serializers
@@ -31,8 +30,3 @@ class ModelSerializer(serializers.ModelSerializer):
             # Two threads may both build it the first time; they build the same thing.
             cls._coinlink_built_fields = built
         return copy.deepcopy(built)
-
-
-def utc_iso(value: datetime | None) -> str | None:
-    """An aware datetime as DRF's DateTimeField writes it under TIME_ZONE = "UTC": ISO 8601 with a Z."""
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")

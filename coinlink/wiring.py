@@ -2,7 +2,8 @@
 
 `markets` announces changed tickers and `accounts` announces sign-ins, password changes and revoked sessions
 without knowing who listens; here the project wires those hooks to the WebSocket feed
-(`realtime.events`) and to alert evaluation and security notifications (`notifications`).
+(`realtime.events`) and to alert evaluation and security notifications (`notifications`). What the
+feed needs from markets besides the tickers (the top symbols) is read here and passed in.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ def on_tickers_changed(sender, *, quote: str, tickers: list[dict], previous_pric
     from notifications.tasks import alerts_evaluate
     from realtime import events
 
-    events.ticker_update_publish(quote=quote, tickers=tickers, observed_at=observed_at)
+    events.ticker_update_publish(quote=quote, tickers=tickers, observed_at=observed_at, top=_top_symbols())
     alerts_evaluate.delay(
         quote=quote,
         prices=[
@@ -30,7 +31,7 @@ def on_tickers_changed(sender, *, quote: str, tickers: list[dict], previous_pric
 def on_tickers_staleness(sender, *, quote: str, tickers: list[dict], **kw):
     from realtime import events
 
-    events.ticker_update_publish(quote=quote, tickers=tickers, observed_at=None)
+    events.ticker_update_publish(quote=quote, tickers=tickers, observed_at=None, top=_top_symbols())
 
 
 def on_sessions_revoked(sender, *, user_id, session_ids: list, reason: str, **kw):
@@ -51,6 +52,19 @@ def on_password_changed(sender, *, user, **kw):
     from notifications.services import security_alert_password_changed
 
     security_alert_password_changed(user=user)
+
+
+def _top_symbols() -> list[str] | None:
+    """The current top 20 by rank, for sockets that subscribed to nothing; read once per cycle, here, so
+    that the feed need not read the market catalogue."""
+    from markets.selectors import asset_symbols_top
+    from realtime.hub import TOP_LIMIT
+
+    try:
+        return list(asset_symbols_top(limit=TOP_LIMIT))
+    except Exception:
+        logger.warning("top symbols unavailable; hubs keep the previous list", exc_info=True)
+        return None
 
 
 def _str(value) -> str | None:

@@ -8,7 +8,7 @@ their name `vs`. This module imports nothing from Django so settings (coinlink.c
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TypedDict, overload
 
@@ -78,8 +78,11 @@ def iso(moment: datetime) -> str: ...
 @overload
 def iso(moment: datetime | None) -> str | None: ...
 def iso(moment: datetime | None) -> str | None:
-    """The contract's timestamp: ISO 8601 in UTC with a `Z`."""
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """The contract's timestamp (coinlink.contract owns the format). Imported here, not at the top: this
+    module stays free of Django and DRF, as coinlink.config reads it while settings load."""
+    from coinlink.contract import timestamp_or_none
+
+    return timestamp_or_none(moment)
 
 
 def _float(value: Decimal | float | None) -> float | None:

@@ -19,8 +19,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import timezone
 
-from coinlink import metrics
-from coinlink.serializers import utc_iso
+from coinlink import contract, metrics
 from notifications.models import Notification, NotificationSettings, NotificationType
 
 logger = logging.getLogger("coinlink.notifications")
@@ -61,7 +60,7 @@ def notification_payload(notification: Notification) -> dict:
         "message": notification.message,
         "priority": notification.priority,
         "is_read": notification.is_read,
-        "created_at": utc_iso(notification.created_at),
+        "created_at": contract.timestamp(notification.created_at),
         "data": notification.data,
     }
 

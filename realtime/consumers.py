@@ -199,6 +199,7 @@ class FeedConsumer:
         if self.user_id is None:
             metrics.WS_AUTHENTICATED.inc()
         self.hub.identify(self, user_id=user_id, session_id=session_id)
+        self.user_id, self.session_id = user_id, session_id
         self.outbox.push_frame(events.authenticated_frame(user_id=user_id, email=email))
 
     _handlers = {

@@ -1,26 +1,20 @@
 """The WebSocket feed's typed producer module: every frame the server sends, and the three publishers.
 
 Publishers are sync and safe from Celery workers, request threads and the embedded scheduler thread.
-With Redis, each call is ONE `PUBLISH` on a channel namespaced by the Redis DB number; every server
-process holds one subscription (`realtime.hub`) and fans out to its own sockets. Embedded (no Redis),
-the message is handed to each in-process hub's event loop with `call_soon_threadsafe`.
-Nothing else outside `realtime` talks to pub/sub.
+Each call is ONE message on the bus (`realtime.bus`: one Redis `PUBLISH`, or a hand-off to this
+process's hubs when embedded); every server process's hub (`realtime.hub`) fans it out to its own
+sockets. Other apps reach the feed only through these publishers.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from datetime import UTC, datetime
-from decimal import Decimal
+import time
 from typing import Any, Literal, NotRequired, TypedDict
-from urllib.parse import urlparse
 
-from django.conf import settings
-
+from coinlink.contract import json_default, timestamp_at
 from markets.vocabulary import Ticker
-
-logger = logging.getLogger("realtime.events")
+from realtime import bus
 
 
 # --- Frames the server sends ------------------------------------------------------------------
@@ -74,15 +68,11 @@ Frame = ConnectedFrame | TickerUpdateFrame | PingFrame | PongFrame | Authenticat
 
 
 def now_iso() -> str:
-    return iso(datetime.now(UTC).timestamp())
-
-
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return timestamp_at(time.time())
 
 
 def frame_encode(frame: Frame) -> str:
-    return json.dumps(frame, separators=(",", ":"), default=_json_default)
+    return json.dumps(frame, separators=(",", ":"), default=json_default)
 
 
 def connected_frame(*, connection_id: str) -> ConnectedFrame:
@@ -130,96 +120,40 @@ def ticker_update_text(prefix: str, seq: int) -> str:
 
 
 # --- Publishers ------------------------------------------------------------------------------
-def ticker_update_publish(*, quote: str, tickers: list[dict], observed_at: float | None) -> None:
+def ticker_update_publish(
+    *, quote: str, tickers: list[dict], observed_at: float | None, top: list[str] | None = None
+) -> None:
     """Announce one update cycle's changed tickers to every server process (one publish, any number of sockets).
 
     `observed_at` is None when only their staleness changed: no fresh price, so no latency sample.
+    `top` is the current top symbols by rank, for sockets that subscribed to nothing (None: unchanged).
     """
     if not tickers:
         return
-    _publish({"kind": "tickers", "quote": quote, "tickers": tickers, "observed_at": observed_at, "top": _top_symbols()})
+    bus.publish([{"kind": "tickers", "quote": quote, "tickers": tickers, "observed_at": observed_at, "top": top}])
 
 
 def notification_push(*, user_id: str, notification: dict) -> None:
     """Deliver a contract notification to every open socket of `user_id`, in every process."""
-    _publish({"kind": "notification", "user_id": str(user_id), "notification": notification})
+    notification_push_many(notifications=[(user_id, notification)])
 
 
 def notification_push_many(*, notifications: list[tuple[str, dict]]) -> None:
     """`notification_push` for many (user_id, notification) pairs in one Redis round trip (pipelined)."""
-    _publish_many(
-        [{"kind": "notification", "user_id": str(user_id), "notification": n} for user_id, n in notifications]
-    )
+    bus.publish([{"kind": "notification", "user_id": str(user_id), "notification": n} for user_id, n in notifications])
 
 
 def sessions_revoked_publish(*, user_id: str, session_ids: list[str], reason: str) -> None:
     """Close (4001) every socket authenticated with one of these sessions, in every process."""
     if not session_ids:
         return
-    _publish(
-        {
-            "kind": "sessions_revoked",
-            "user_id": str(user_id),
-            "session_ids": [str(s) for s in session_ids],
-            "reason": reason,
-        }
+    bus.publish(
+        [
+            {
+                "kind": "sessions_revoked",
+                "user_id": str(user_id),
+                "session_ids": [str(s) for s in session_ids],
+                "reason": reason,
+            }
+        ]
     )
-
-
-def channel_name(*, redis_url: str | None = None) -> str:
-    """The pub/sub channel on `redis_url` (default: REDIS_URL): pub/sub ignores DB numbers, so the DB is
-    part of the name. Given `redis_url`, it needs no Django setup (the benchmarks listen on it)."""
-    url = (settings.CONFIG.redis_url if redis_url is None else redis_url) or ""
-    path = urlparse(url).path.strip("/")
-    db = path if path.isdigit() else "0"
-    return f"coinlink:{db}:realtime"
-
-
-def _top_symbols() -> list[str] | None:
-    """The current top-20 by rank, for sockets that subscribed to nothing; computed once per cycle here."""
-    try:
-        from markets.selectors import asset_symbols_top
-
-        return list(asset_symbols_top(limit=20))
-    except Exception:
-        logger.warning("top symbols unavailable; hubs keep the previous list", exc_info=True)
-        return None
-
-
-def _publish(message: dict) -> None:
-    _publish_many([message])
-
-
-def _publish_many(messages: list[dict]) -> None:
-    if not messages:
-        return
-    payloads = [json.dumps(m, separators=(",", ":"), default=_json_default) for m in messages]
-    if settings.CONFIG.redis_url is None:
-        from realtime import hub
-
-        for payload in payloads:
-            hub.deliver_local(payload)
-        return
-    try:
-        from coinlink.redis import get_redis
-
-        if len(payloads) == 1:
-            get_redis().publish(channel_name(), payloads[0])
-            return
-        pipe = get_redis().pipeline(transaction=False)
-        for payload in payloads:
-            pipe.publish(channel_name(), payload)
-        pipe.execute()
-    except Exception:
-        # The feed is best effort: an ingest or a notification must not fail because Redis blinked.
-        logger.warning("realtime publish of %d %s message(s) failed", len(messages), messages[0]["kind"], exc_info=True)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if hasattr(value, "hex") and hasattr(value, "int"):  # uuid.UUID
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -9,17 +9,16 @@ one non-blocking hand-off per socket -- no Redis work per socket.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
 import weakref
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 
-from realtime import async_selectors, events
+from coinlink.contract import timestamp_at
+from realtime import async_selectors, bus, events
 from realtime.outbox import TickerBatch
 
 if TYPE_CHECKING:
@@ -41,23 +40,8 @@ def hub_current() -> Hub:
     hub = _hubs.get(loop)
     if hub is None:
         hub = _hubs[loop] = Hub(loop)
+        bus.local_receiver_set(loop, hub.dispatch)
     return hub
-
-
-def deliver_local(payload: str) -> None:
-    """Embedded mode: hand a published message to every hub in this process, from any thread."""
-    for loop, hub in list(_hubs.items()):
-        if loop.is_closed():
-            continue
-        try:
-            loop.call_soon_threadsafe(hub.dispatch, payload)
-        except RuntimeError:  # the loop closed between the check and the call
-            pass
-
-
-def subscriber_name() -> str:
-    """The Redis CLIENT name of this process's subscription (visible in CLIENT LIST)."""
-    return f"coinlink-realtime-{os.getpid()}"
 
 
 class FeedUnsubscribed(RuntimeError):
@@ -72,10 +56,7 @@ def bus_status() -> dict:
     """
     if not settings.CONFIG.redis_url:
         return {"backend": "in-process"}
-    from coinlink.redis import get_redis
-
-    [(_, subscribers)] = get_redis().pubsub_numsub(events.channel_name())
-    status = {"backend": "redis", "subscribers": subscribers}
+    status = {"backend": "redis", "subscribers": bus.subscribers_count()}
     serving = [hub for loop, hub in list(_hubs.items()) if hub.started and not loop.is_closed()]
     if serving:
         if not any(hub.subscribed for hub in serving):
@@ -89,15 +70,28 @@ GroupKey = tuple[str, frozenset[str] | None]
 
 
 class Hub:
+    """The fan-out of one event loop: it owns everything shared by that loop's sockets, nothing of one socket.
+
+    Owns: the loop's bus subscription (`realtime.bus.listen`) and its state (`subscribed`); the
+    indexes of the connected consumers by group (quote, followed symbols), by user and by session,
+    and which user and session each consumer was indexed under; the current top symbols per quote;
+    the shared snapshot reads; the periodic ping and the session re-check.
+    Does not own: a socket's state (the consumer: its subscription, identity, rate limit), its
+    writes (its `Outbox`, which the hub only offers frames to), the frames' shapes (`realtime.events`)
+    or the transport (`realtime.bus`).
+    """
+
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.groups: dict[GroupKey, set[FeedConsumer]] = defaultdict(set)
         self.by_user: dict[str, set[FeedConsumer]] = defaultdict(set)
         self.by_session: dict[str, set[FeedConsumer]] = defaultdict(set)
+        self.identities: dict[FeedConsumer, tuple[str, str]] = {}  # consumer -> (user id, session id)
         self.consumers: set[FeedConsumer] = set()
         self.top: dict[str, list[str]] = {}
         self._ready = asyncio.Event()
         self.subscribed = False  # read by bus_status() from a request thread
+        self._subscribed_before = False  # a later subscription follows a gap
         self._tasks: list[asyncio.Task] = []
         self._snapshots: dict[tuple, tuple[int, float, asyncio.Future]] = {}
         self._generation: dict[str, int] = defaultdict(int)
@@ -111,7 +105,8 @@ class Hub:
         """Start the subscription and the periodic jobs once; wait (bounded) until subscribed."""
         if not self._tasks:
             if redis_url := settings.CONFIG.redis_url:
-                self._tasks.append(self.loop.create_task(self._subscribe_forever(redis_url), name="realtime-subscribe"))
+                listening = bus.listen(redis_url, receive=self.dispatch, subscribed=self._on_subscribed)
+                self._tasks.append(self.loop.create_task(listening, name="realtime-subscribe"))
             else:
                 self._ready.set()
             self._tasks.append(self.loop.create_task(self._ping_forever(), name="realtime-ping"))
@@ -130,21 +125,24 @@ class Hub:
     def remove(self, consumer: FeedConsumer) -> None:
         self.consumers.discard(consumer)
         self._discard(self.groups, consumer.group_key, consumer)
-        if consumer.user_id:
-            self._discard(self.by_user, consumer.user_id, consumer)
-            self._discard(self.by_session, consumer.session_id, consumer)
+        self._forget_identity(consumer)
 
     def regroup(self, consumer: FeedConsumer, old_key: GroupKey) -> None:
         self._discard(self.groups, old_key, consumer)
         self.groups[consumer.group_key].add(consumer)
 
     def identify(self, consumer: FeedConsumer, *, user_id: str, session_id: str) -> None:
-        if consumer.user_id:
-            self._discard(self.by_user, consumer.user_id, consumer)
-            self._discard(self.by_session, consumer.session_id, consumer)
-        consumer.user_id, consumer.session_id = user_id, session_id
+        """Index `consumer` under this user and session (replacing an earlier identity) for pushes and revocations."""
+        self._forget_identity(consumer)
+        self.identities[consumer] = (user_id, session_id)
         self.by_user[user_id].add(consumer)
         self.by_session[session_id].add(consumer)
+
+    def _forget_identity(self, consumer: FeedConsumer) -> None:
+        identity = self.identities.pop(consumer, None)
+        if identity is not None:
+            self._discard(self.by_user, identity[0], consumer)
+            self._discard(self.by_session, identity[1], consumer)
 
     @staticmethod
     def _discard(index: dict, key, consumer) -> None:
@@ -156,27 +154,26 @@ class Hub:
 
     # -- inbound messages -----------------------------------------------------------------------
     def dispatch(self, payload: str | bytes) -> None:
-        """One published message (see realtime.events); runs on the hub's loop, never blocks."""
+        """One message from the bus (realtime.bus); runs on the hub's loop, never blocks."""
         try:
-            message = json.loads(payload)
-            kind = message["kind"]
-            if kind == "tickers":
+            message = bus.message_decode(payload)
+            if message["kind"] == "tickers":
                 self._on_tickers(message)
-            elif kind == "notification":
+            elif message["kind"] == "notification":
                 self._on_notification(message)
-            elif kind == "sessions_revoked":
+            elif message["kind"] == "sessions_revoked":
                 self._on_sessions_revoked(message)
         except Exception:
             logger.exception("realtime message could not be dispatched")
 
-    def _on_tickers(self, message: dict) -> None:
+    def _on_tickers(self, message: bus.TickersMessage) -> None:
         quote = message["quote"]
-        if message.get("top"):
-            self.top[quote] = message["top"]
+        if announced := message.get("top"):  # .get: a publisher of another release may leave it out
+            self.top[quote] = announced
         self._generation[quote] += 1
-        by_symbol: dict[str, events.Ticker] = {t["symbol"]: t for t in message["tickers"]}
+        by_symbol = {t["symbol"]: cast(events.Ticker, t) for t in message["tickers"]}
         observed_at = message["observed_at"]  # None for a staleness change: it is news as of now
-        timestamp = events.iso(observed_at if observed_at is not None else time.time())
+        timestamp = timestamp_at(observed_at if observed_at is not None else time.time())
         top = set(self.top.get(quote, ()))
         batches: dict[tuple[str, ...], TickerBatch] = {}
         for (group_quote, symbols), consumers in self.groups.items():
@@ -195,7 +192,7 @@ class Hub:
             for consumer in consumers:
                 consumer.outbox.offer_ticker(batch)
 
-    def _on_notification(self, message: dict) -> None:
+    def _on_notification(self, message: bus.NotificationMessage) -> None:
         consumers = self.by_user.get(message["user_id"])
         if not consumers:
             return
@@ -203,7 +200,7 @@ class Hub:
         for consumer in consumers:
             consumer.outbox.push("notification", text)
 
-    def _on_sessions_revoked(self, message: dict) -> None:
+    def _on_sessions_revoked(self, message: bus.SessionsRevokedMessage) -> None:
         for session_id in message["session_ids"]:
             for consumer in list(self.by_session.get(session_id, ())):
                 consumer.outbox.close(4001, reason="session_revoked")
@@ -250,40 +247,14 @@ class Hub:
         future.set_result(batch)
 
     # -- periodic jobs --------------------------------------------------------------------------
-    async def _subscribe_forever(self, redis_url: str) -> None:
-        import redis.asyncio as aioredis
-
-        backoff, gap = 0.5, False
-        while True:
-            client = aioredis.Redis.from_url(
-                redis_url,
-                socket_connect_timeout=2,
-                socket_keepalive=True,
-                health_check_interval=15,
-                client_name=subscriber_name(),
-            )
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(events.channel_name())
-                self.subscribed = True
-                self._ready.set()
-                backoff = 0.5
-                if gap:
-                    self.loop.create_task(self._resync())
-                gap = True
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self.dispatch(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("realtime subscription lost (%s); retrying in %.1fs", exc.__class__.__name__, backoff)
-            finally:
-                self.subscribed = False
-                await _quietly(pubsub.aclose())
-                await _quietly(client.aclose())
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+    def _on_subscribed(self, up: bool) -> None:
+        self.subscribed = up
+        if not up:
+            return
+        self._ready.set()
+        if self._subscribed_before:
+            self.loop.create_task(self._resync())
+        self._subscribed_before = True
 
     async def _resync(self) -> None:
         """After a gap in the subscription (pub/sub does not replay), give every socket a fresh snapshot."""
@@ -323,10 +294,3 @@ class Hub:
             for session_id in ended:
                 for consumer in list(self.by_session.get(session_id, ())):
                     consumer.outbox.close(4001, reason="session_revoked")
-
-
-async def _quietly(awaitable) -> None:
-    try:
-        await awaitable
-    except Exception as exc:
-        logger.debug("ignored while closing the subscription: %r", exc)

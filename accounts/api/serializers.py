@@ -12,6 +12,7 @@ from accounts.emails import MAX_LENGTH as EMAIL_MAX_LENGTH
 from accounts.models import Preferences, Session, User
 from accounts.onetime import TOKEN_MAX_LENGTH
 from accounts.services import PASSWORD_MAX_LENGTH, PREFERENCE_FIELDS
+from coinlink.contract import RejectUnknownFieldsMixin
 from coinlink.serializers import ModelSerializer
 from markets.vocabulary import SYMBOL
 
@@ -40,22 +41,6 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class NoUnknownFieldsMixin(serializers.Serializer):
-    """Unknown or read-only keys in a request body are a 400, not silently dropped."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            errors = {
-                key: ["This field is read-only." if key in self.fields else "Unknown field."]
-                for key in data
-                if key not in writable
-            }
-            if errors:
-                raise serializers.ValidationError(errors)
-        return super().to_internal_value(data)
-
-
 def _password_field(**kwargs) -> StrictCharField:
     return StrictCharField(
         max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, style={"input_type": "password"}, **kwargs
@@ -75,7 +60,7 @@ def _no_control_characters(value: str) -> str:
 # --- auth requests -----------------------------------------------------------------------------
 
 
-class SignupSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+class SignupSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     email = StrictCharField(max_length=EMAIL_MAX_LENGTH)
     password = _password_field()
     first_name = _name_field()
@@ -85,25 +70,25 @@ class SignupSerializer(NoUnknownFieldsMixin, serializers.Serializer):
     validate_last_name = staticmethod(_no_control_characters)
 
 
-class LoginSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+class LoginSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     email = StrictCharField(max_length=EMAIL_MAX_LENGTH)
     password = _password_field()
 
 
-class RefreshSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+class RefreshSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     refresh_token = StrictCharField(max_length=4096)
 
 
-class LogoutSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+class LogoutSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     refresh_token = StrictCharField(max_length=4096)
 
 
-class PasswordChangeSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+class PasswordChangeSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     old_password = _password_field()
     new_password = _password_field()
 
 
-class PasswordResetSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+class PasswordResetSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     email = StrictCharField(max_length=EMAIL_MAX_LENGTH)
 
 
@@ -111,16 +96,16 @@ def _token_field() -> StrictCharField:
     return StrictCharField(max_length=TOKEN_MAX_LENGTH, help_text="The `token` query parameter of the mailed link.")
 
 
-class PasswordResetConfirmSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+class PasswordResetConfirmSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     token = _token_field()
     new_password = _password_field()
 
 
-class MailedTokenSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+class MailedTokenSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     token = _token_field()
 
 
-class EmailChangeSerializer(NoUnknownFieldsMixin, serializers.Serializer):
+class EmailChangeSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     new_email = StrictCharField(max_length=EMAIL_MAX_LENGTH)
     password = _password_field()
 
@@ -164,21 +149,10 @@ class VerifyResultSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class AccountsErrorSerializer(serializers.Serializer):
-    """The contract's error shape."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
-        child=serializers.ListField(child=serializers.CharField()), required=False
-    )
-    trace_id = serializers.CharField()
-
-
 # --- user --------------------------------------------------------------------------------------
 
 
-class ProfileSerializer(NoUnknownFieldsMixin, ModelSerializer):
+class ProfileSerializer(RejectUnknownFieldsMixin, ModelSerializer):
     first_name = StrictCharField(max_length=150, allow_blank=True, required=False)
     last_name = StrictCharField(max_length=150, allow_blank=True, required=False)
     last_login_at = serializers.DateTimeField(source="last_login", read_only=True, allow_null=True)
@@ -201,7 +175,7 @@ def _languages() -> dict[str, str]:
     return {code.lower(): code.lower() for code, _ in settings.LANGUAGES}
 
 
-class PreferencesSerializer(NoUnknownFieldsMixin, ModelSerializer):
+class PreferencesSerializer(RejectUnknownFieldsMixin, ModelSerializer):
     theme = serializers.ChoiceField(choices=Preferences.Theme.choices)
     language = StrictCharField(max_length=16, help_text="A language code such as en, de or pt-br.")
     currency = serializers.ChoiceField(choices=Preferences.Currency.choices)

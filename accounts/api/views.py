@@ -6,9 +6,10 @@ other fields load the row with `request_user_row`.
 
 from __future__ import annotations
 
+import functools
 from typing import cast
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
@@ -23,6 +24,7 @@ from accounts.exceptions import InvalidToken
 from accounts.models import User
 from accounts.tokens import SESSION_CLAIM
 from coinlink import metrics
+from coinlink.contract import error_responses
 from coinlink.errors import RateLimited
 from coinlink.ratelimit import limit
 
@@ -44,17 +46,14 @@ VERIFY_ACCEPTED = "If your address is not verified yet, a new verification link 
 EMAIL_CHANGE_ACCEPTED = "Check the new address: the change happens when you follow the link mailed there."
 
 _ERRORS = {
-    400: OpenApiResponse(s.AccountsErrorSerializer, description="Invalid input; `errors` lists the fields."),
-    401: OpenApiResponse(s.AccountsErrorSerializer, description="Missing, invalid, expired or revoked token."),
-    404: OpenApiResponse(s.AccountsErrorSerializer, description="Not found, or not yours."),
-    413: OpenApiResponse(s.AccountsErrorSerializer, description="Request body over 1 MiB."),
-    429: OpenApiResponse(s.AccountsErrorSerializer, description="Too many requests; see Retry-After."),
-    503: OpenApiResponse(s.AccountsErrorSerializer, description="Rate-limit store unavailable; auth fails closed."),
+    400: "Invalid input; `errors` lists the fields.",
+    401: "Missing, invalid, expired or revoked token.",
+    404: "Not found, or not yours.",
+    413: "Request body over 1 MiB.",
+    429: "Too many requests; see Retry-After.",
+    503: "Rate-limit store unavailable; auth fails closed.",
 }
-
-
-def _errors(*codes: int) -> dict:
-    return {code: _ERRORS[code] for code in codes}
+_errors = functools.partial(error_responses, _ERRORS)
 
 
 def _limit(request, *, action: str, group: str, key, rate: str) -> None:

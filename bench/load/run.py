@@ -98,10 +98,10 @@ async def seed_users(host, port, emails: list[str], headers: dict, concurrency: 
 
 
 async def listen_publishes(redis_url: str, rec: Recorder, until: float) -> None:
-    """The ingest's side of feed delivery: observed_at -> the one PUBLISH on Redis (realtime.events)."""
+    """The ingest's side of feed delivery: observed_at -> the one PUBLISH on Redis (realtime.bus)."""
     import redis.asyncio as aioredis
 
-    from realtime.events import channel_name  # the name only: this process never sets Django up
+    from realtime.bus import channel_name  # the name only: this process never sets Django up
 
     client = aioredis.from_url(redis_url)
     pubsub = client.pubsub()

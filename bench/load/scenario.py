@@ -138,7 +138,7 @@ class FeedTrack:
         if self.last_seq and seq != self.last_seq + 1:
             self.rec.record("ws.seq_gap", now, None, "gap", False, f"{self.label}: {self.last_seq} -> {seq}")
         self.last_seq = seq
-        # `timestamp` is when the ingest got the upstream answer (realtime.hub: iso(observed_at)).
+        # `timestamp` is when the ingest got the upstream answer (realtime.hub: contract.timestamp_at(observed_at)).
         # Snapshots (after connect / subscribe) repeat the last cycle's time: only a newer timestamp
         # is a fresh update cycle, and only those are delivery samples.
         if ts is None:

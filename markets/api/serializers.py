@@ -6,15 +6,6 @@ from markets.models import SOURCES
 from markets.vocabulary import INTERVALS
 
 
-class MarketErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
-        child=serializers.ListField(child=serializers.CharField()), required=False
-    )
-    trace_id = serializers.CharField()
-
-
 class TickerSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     name = serializers.CharField()

@@ -7,16 +7,18 @@ they stay APIView subclasses only so drf-spectacular documents them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotModified
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from coinlink.contract import error_responses
 from coinlink.errors import DomainError, NotFound, ServiceUnavailable, json_error, response_for_exception
 from markets import selectors, snapshot
 from markets.api import params
@@ -24,7 +26,6 @@ from markets.api.serializers import (
     AssetPageSerializer,
     HistorySerializer,
     LegacyBitcoinSerializer,
-    MarketErrorSerializer,
     MoversSerializer,
     StatsSerializer,
     TickerListSerializer,
@@ -40,17 +41,14 @@ VS = OpenApiParameter("vs", str, enum=list(QUOTES), default=DEFAULT_QUOTE, descr
 IF_NONE_MATCH = OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, required=False)
 
 
-def _errors(*codes: int) -> dict:
-    text = {
-        304: "Not modified (the If-None-Match ETag still matches).",
-        400: "Invalid parameter.",
-        404: "Unknown symbol.",
-        429: "Too many requests (see Retry-After).",
-        503: "No price received yet for this asset.",
-    }
-    return {
-        code: OpenApiResponse(None if code == 304 else MarketErrorSerializer, description=text[code]) for code in codes
-    }
+_ERRORS = {
+    304: "Not modified (the If-None-Match ETag still matches).",
+    400: "Invalid parameter.",
+    404: "Unknown symbol.",
+    429: "Too many requests (see Retry-After).",
+    503: "No price received yet for this asset.",
+}
+_errors = functools.partial(error_responses, _ERRORS)
 
 
 def _etag_matches(header: str, etag: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.api.serializers import StrictBooleanField
-from coinlink.serializers import ModelSerializer, utc_iso
+from coinlink.contract import RejectUnknownFieldsMixin, timestamp_or_none
+from coinlink.serializers import ModelSerializer
 from markets.vocabulary import DEFAULT_QUOTE, SYMBOL_ANY_CASE, SYMBOL_MAX_LENGTH
 from notifications.models import QUOTE_CHOICES, Alert, Condition, Notification, NotificationSettings, NotificationType
 from notifications.selectors import email_paused_reason
@@ -14,18 +15,8 @@ COOLDOWN_MIN_SECONDS = 60
 COOLDOWN_MAX_SECONDS = 30 * 86400
 
 
-class RejectUnknownFieldsMixin(serializers.Serializer):
-    """A misspelt field is a 400, not silently ignored (read-only fields echoed back are fine)."""
-
-    def validate(self, attrs):
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().validate(attrs)
-
-
 class AlertSerializer(RejectUnknownFieldsMixin, ModelSerializer):
+    read_only_echo = True  # an alert read back (id, timestamps) may be PUT as it is
     symbol = serializers.RegexField(SYMBOL_ANY_CASE, max_length=SYMBOL_MAX_LENGTH)
     condition = serializers.ChoiceField(choices=Condition.choices)
     # Prices are positive and percents may be negative; the services check which applies.
@@ -66,8 +57,8 @@ class AlertSerializer(RejectUnknownFieldsMixin, ModelSerializer):
             "is_active": bool(instance.is_active),
             "repeat": bool(instance.repeat),
             "cooldown_seconds": int(instance.cooldown_seconds),
-            "created_at": utc_iso(instance.created_at),
-            "last_triggered_at": utc_iso(instance.last_triggered_at),
+            "created_at": timestamp_or_none(instance.created_at),
+            "last_triggered_at": timestamp_or_none(instance.last_triggered_at),
             "trigger_count": int(instance.trigger_count),
         }
 
@@ -92,6 +83,7 @@ class NotificationListQuerySerializer(serializers.Serializer):
 
 
 class NotificationSettingsSerializer(RejectUnknownFieldsMixin, ModelSerializer):
+    read_only_echo = True  # docs/api.md: echoing `email_paused_reason` back in a PUT is fine
     quiet_hours_start = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], allow_null=True, required=True)
     quiet_hours_end = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], allow_null=True, required=True)
     email_paused_reason = serializers.SerializerMethodField(
@@ -134,17 +126,6 @@ class UpdatedCountSerializer(serializers.Serializer):
 
 class CountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The contract's error shape, for the OpenAPI schema."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(  # type: ignore[assignment]  # contract field name; DRF's metaclass takes it off the class
-        child=serializers.ListField(child=serializers.CharField()), required=False
-    )
-    trace_id = serializers.CharField()
 
 
 class PreferenceSwitchesSerializer(serializers.Serializer):

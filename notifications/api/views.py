@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+import functools
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from coinlink.contract import error_responses
 from notifications import selectors, services
 from notifications.api.serializers import (
     AlertSerializer,
     CountSerializer,
-    ErrorSerializer,
     NotificationListQuerySerializer,
     NotificationSerializer,
     NotificationSettingsSerializer,
@@ -19,15 +21,12 @@ from notifications.api.serializers import (
 )
 
 ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input."),
-    401: OpenApiResponse(ErrorSerializer, description="Missing or invalid access token."),
-    404: OpenApiResponse(ErrorSerializer, description="Not found, or not yours."),
-    429: OpenApiResponse(ErrorSerializer, description="Too many requests (see Retry-After)."),
+    400: "Invalid input.",
+    401: "Missing or invalid access token.",
+    404: "Not found, or not yours.",
+    429: "Too many requests (see Retry-After).",
 }
-
-
-def _errors(*codes: int) -> dict:
-    return {code: ERRORS[code] for code in codes}
+_errors = functools.partial(error_responses, ERRORS)
 
 
 class AlertListView(GenericAPIView):

@@ -76,11 +76,12 @@ def test_it_hands_out_only_closed_time_windows():
 
 
 def test_it_reads_seq_and_timestamp_from_the_tail_of_the_feeds_real_encoding():
+    from coinlink import contract
     from realtime import events
 
     prefix = events.ticker_update_prefix(
         data=[{"symbol": "BTC", "name": "Bitcoin", "price": 1.5, "last_updated": "2026-01-01T00:00:00Z"}],
-        timestamp=events.iso(1_790_000_000.25),
+        timestamp=contract.timestamp_at(1_790_000_000.25),
         stale=False,
     )
     seq, ts = ticker_frame_tail(events.ticker_update_text(prefix, 42))

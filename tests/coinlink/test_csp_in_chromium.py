@@ -11,6 +11,7 @@ import time
 import pytest
 
 from markets.catalogue import catalogue_load
+from markets.selectors import asset_symbols_top
 from realtime import events
 from tests.browser import PAGE_TEST, console_errors, off_host, requested_urls, wait
 from tests.factories import UserFactory
@@ -48,7 +49,8 @@ def test_the_live_page_shows_prices_from_its_websocket(server, browser, tmp_path
     catalogue_load()  # the page follows the top 20 tracked assets
     browser.get(server.http_url + "/")
     wait(lambda: browser.find_element(*_by("#status")).get_attribute("data-state") == "live", timeout=20)
-    events.ticker_update_publish(quote="usd", tickers=[BTC], observed_at=time.time())
+    top = list(asset_symbols_top(limit=20))  # announced with the tickers, as coinlink.wiring does for the ingest
+    events.ticker_update_publish(quote="usd", tickers=[BTC], observed_at=time.time(), top=top)
     price = wait(lambda: browser.find_elements(*_by('tr[data-symbol="BTC"] td.price')))
     assert price[0].text == "$65,432.10"
     urls = _assert_clean(browser, tmp_path, "live")

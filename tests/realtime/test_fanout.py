@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from coinlink import metrics
-from realtime import events
+from realtime import bus, events
 from realtime.hub import hub_current
 from realtime.outbox import Outbox
 
@@ -34,7 +34,6 @@ class _Socket:
         self.gate = gate
         self.outbox = Outbox(self._send)
         self.group_key = ("usd", frozenset(symbols))
-        self.user_id = self.session_id = None
         self.outbox.release()
 
     async def _send(self, message: dict) -> None:
@@ -175,10 +174,10 @@ async def test_it_holds_one_redis_subscription_per_process_whatever_the_socket_c
     client = aioredis.Redis.from_url(settings.CONFIG.redis_url)
     listener = client.pubsub(ignore_subscribe_messages=True)
     try:
-        [(_, subscribers)] = await client.pubsub_numsub(events.channel_name())
+        [(_, subscribers)] = await client.pubsub_numsub(bus.channel_name())
         assert subscribers == 1
 
-        await listener.subscribe(events.channel_name())
+        await listener.subscribe(bus.channel_name())
         await store_prices({"BTC": "2"})
         for feed in feeds:
             await feed.receive_type("crypto_ticker_update")
@@ -212,7 +211,7 @@ async def test_readyz_fails_the_channel_layer_while_this_processs_subscription_i
     from django.conf import settings
     from django.test import Client
 
-    from realtime.hub import subscriber_name
+    from realtime.bus import subscriber_name
 
     feed = await open_feed()
     await feed.receive_type("connected")
@@ -236,7 +235,7 @@ async def test_readyz_fails_the_channel_layer_while_this_processs_subscription_i
 
 @pytest.mark.redis
 def test_it_namespaces_the_channel_with_the_redis_db(settings):
-    assert events.channel_name() == f"coinlink:{settings.CONFIG.redis_url.rsplit('/', 1)[1]}:realtime"
+    assert bus.channel_name() == f"coinlink:{settings.CONFIG.redis_url.rsplit('/', 1)[1]}:realtime"
 
 
 @pytest.mark.redis
@@ -244,7 +243,7 @@ async def test_it_resubscribes_after_losing_redis_and_resends_a_snapshot(open_fe
     import redis.asyncio as aioredis
     from django.conf import settings
 
-    from realtime.hub import subscriber_name
+    from realtime.bus import subscriber_name
 
     await store_prices({"BTC": "1"})
     feed = await open_feed()
@@ -322,3 +321,19 @@ async def test_it_takes_a_burst_of_100_concurrent_connects(open_feed, store_pric
         await feed.receive_type("connected")
         assert (await feed.receive_type("crypto_ticker_update"))["data"][0]["symbol"] == "BTC"
     assert len(reads) <= 2  # sockets connecting together share one snapshot read (and one encoding)
+
+
+async def test_a_cycle_from_a_publisher_that_leaves_out_the_top_symbols_still_reaches_its_sockets():
+    """A process of another release may publish without `top` during a rolling deploy: the hub keeps its list."""
+    hub = hub_current()
+    socket = _Socket({"BTC"})
+    hub.add(socket)
+    writer = asyncio.ensure_future(socket.outbox.run())
+    try:
+        message = {"kind": "tickers", "quote": "usd", "tickers": [_ticker("BTC", 5.0)], "observed_at": time.time()}
+        hub.dispatch(json.dumps(message))
+        await _until(lambda: socket.frames)
+    finally:
+        hub.remove(socket)
+        writer.cancel()
+    assert socket.frames[0]["data"] == [_ticker("BTC", 5.0)]

@@ -94,8 +94,8 @@ async def test_a_stalled_reader_is_coalesced_while_a_fast_one_gets_every_cycle(s
             async def publish():
                 for cycle in range(cycles):
                     await sync_to_async(events.ticker_update_publish)(
-                        quote="usd", tickers=_tickers(cycle), observed_at=time.time()
-                    )
+                        quote="usd", tickers=_tickers(cycle), observed_at=time.time(), top=SYMBOLS
+                    )  # the top symbols, as coinlink.wiring reads them for the ingest: what the stalled reader follows
 
             fast_frames = []
 
