@@ -97,17 +97,17 @@ def start_uvicorn(env: dict[str, str], stderr=subprocess.DEVNULL) -> subprocess.
 
 def production_env(**overrides: str | None) -> dict[str, str]:
     """What a production web or ws process gets, minus TLS: a loopback proxy speaks plain HTTP."""
-    return child_env(
-        COINLINK_ENV="production",
-        SECRET_KEY=secrets.token_urlsafe(64),
-        JWT_SIGNING_KEY=secrets.token_urlsafe(48),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        FRONTEND_URL="https://app.example.com",
-        SECURE_SSL_REDIRECT="false",
-        LOG_LEVEL="warning",
-        PROMETHEUS_MULTIPROC_DIR=None,
-        **overrides,
-    )
+    defaults: dict[str, str | None] = {
+        "COINLINK_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "FRONTEND_URL": "https://app.example.com",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "warning",
+        "PROMETHEUS_MULTIPROC_DIR": None,
+    }
+    return child_env(**{**defaults, **overrides})  # an override (None: unset) replaces a default
 
 
 def child_env(**overrides: str | None) -> dict[str, str]:

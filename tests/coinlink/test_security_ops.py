@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import textwrap
 
 import pytest
 
-from tests.coinlink.procs import PYTHON, ROOT, child_env
+from tests.coinlink.procs import PYTHON, ROOT, production_env
 
 LOGIN = "/api/v2/auth/login"
 
@@ -43,17 +44,14 @@ _REQUESTS = [
 
 
 def _production(**extra: str) -> dict[str, str]:
-    import secrets
-
-    return child_env(
-        COINLINK_ENV="production",
-        SECRET_KEY=secrets.token_urlsafe(64),
-        JWT_SIGNING_KEY=secrets.token_urlsafe(48),
+    return production_env(
         ALLOWED_HOSTS="api.example.com",
+        SECURE_SSL_REDIRECT=None,  # production's own default: these tests check the redirect
+        LOG_LEVEL=os.environ.get("LOG_LEVEL"),  # the test run's own, as the other settings here
+        PROMETHEUS_MULTIPROC_DIR=os.environ.get("PROMETHEUS_MULTIPROC_DIR"),
         # Closed ports: these requests must not need either service.
         DATABASE_URL="postgres://nobody@127.0.0.1:9/none",
         REDIS_URL="redis://127.0.0.1:9/0",
-        FRONTEND_URL="https://app.example.com",
         SENTRY_DSN=None,
         DJANGO_SETTINGS_MODULE="coinlink.settings",
         **extra,
