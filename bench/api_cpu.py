@@ -340,6 +340,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=15, help="blocks the rounds are measured in, the floor between")
     parser.add_argument("--cycles", type=int, default=30, help="measured alert evaluation cycles")
     parser.add_argument("--fire", type=int, default=50, help="alerts that fire per cycle")
+    parser.add_argument("--json", help="also write the ratios to this file (bench/load/verdict.py reads it)")
     args = parser.parse_args()
     if not (args.database_url or "").startswith("postgres") or not args.redis_url:
         raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL, or pass --database-url / --redis-url")
@@ -377,7 +378,9 @@ def main() -> None:
         f"{args.cycles} evaluation cycles; load average before {', '.join(load_before)}, "
         f"after {', '.join(load_after)}\n"
     )
-    print_ratios(client, floor)
+    ratios = print_ratios(client, floor)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"load_before": load_before, "load_after": load_after, **ratios}))
     print("| endpoint | CPU µs/request (median) | CPU µs/request (mean) | queries/request |")
     print("|---|---:|---:|---:|")
     for name in client.cpu:
@@ -400,7 +403,7 @@ def block_median(blocks: list[list[float]]) -> float:
     return median([median(block) for block in blocks if block])
 
 
-def print_ratios(client: Client, floor: Floor) -> None:
+def print_ratios(client: Client, floor: Floor) -> dict:
     """Each endpoint's CPU per call as a multiple of the floor's, and the mix-weighted multiple."""
     from bench.load.scenario import MIX
 
@@ -415,6 +418,15 @@ def print_ratios(client: Client, floor: Floor) -> None:
         print(f"| {name}{weight} | {cpu * 1e6:,.0f} | {cpu / floor_cpu:.2f} |")
     weighted = sum(block_median(client.blocks[n]) * w for n, w in weights.items()) / sum(weights.values())
     print(f"| **signed-in mix, weighted** | {weighted * 1e6:,.0f} | **{weighted / floor_cpu:.2f}** |\n")
+    return {
+        "floor_us": round(floor_cpu * 1e6),
+        "endpoints": {
+            name: {"us": round(block_median(blocks) * 1e6), "weight": weights.get(name)}
+            for name, blocks in client.blocks.items()
+        },
+        "weighted_us": round(weighted * 1e6),
+        "weighted_multiple": round(weighted / floor_cpu, 2),
+    }
 
 
 if __name__ == "__main__":

@@ -85,8 +85,8 @@ def _start(name: str, cmd: list[str], env: dict, run_dir: Path, extra_env: dict 
     return {"name": name, "pid": proc.pid, "cmd": cmd}
 
 
-def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
+def _get(url: str, timeout: float = 2.0, headers: dict | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # loopback only
             return resp.status, resp.read()
@@ -247,6 +247,7 @@ def up(args) -> None:
         )
         procs.append(_start("proxy", ["nginx", "-p", str(run_dir / "nginx"), "-c", str(conf)], env, run_dir))
         http_url = f"http://127.0.0.1:{args.proxy_port}"
+    floor = _start_floor(args, env, run_dir, procs) if args.floor else None
     public_env = {
         k: env[k]
         for k in (
@@ -278,6 +279,7 @@ def up(args) -> None:
         "database": args.database,
         "redis_url": args.redis_url,
         "procs": procs,
+        "floor": floor,
         "settings": public_env,
     }
     (run_dir / "stack.json").write_text(json.dumps(state, indent=2))
@@ -287,10 +289,68 @@ def up(args) -> None:
         _wait("proxy", lambda: _get(f"{state['http']}/health")[0] == 200, 30)
         _wait("ws /health", lambda: _get(f"http://127.0.0.1:{args.ws_port}/health")[0] == 200, 60)
         _wait("first market ingest", lambda: _ticker_ready(state["http"]), args.ingest_wait)
+        if floor:
+            floor_auth = {"Authorization": f"Bearer {floor['token']}"}
+            _wait("the floor", lambda: _get(f"{floor['http']}{floor['path']}", headers=floor_auth)[0] == 200, 60)
     except SystemExit:
         down_dir(run_dir)
         raise
     print(json.dumps({k: state[k] for k in ("http", "ws", "upstream", "run_dir")}))
+
+
+def _start_floor(args, env: dict, run_dir: Path, procs: list[dict]) -> dict:
+    """The bare DRF floor (bench/floor/) served the way web is: the same gunicorn config and worker
+    count, behind its own copy of the shipped nginx config, so the load test's bare mix and
+    CoinLink's differ only in the application (docs/performance.md, "The SLA verdict as ratios")."""
+    floor_env = {k: v for k, v in env.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
+    floor_env.update(
+        DJANGO_SETTINGS_MODULE="bench.floor.settings",
+        FLOOR_JWT_KEY=secrets.token_urlsafe(48),
+        FLOOR_SECRET_KEY=secrets.token_urlsafe(48),
+    )
+    token = subprocess.run(
+        [str(VENV_BIN / "python"), "bench/floor/worker.py", "token"],
+        cwd=ROOT,
+        env=floor_env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    procs.append(
+        _start(
+            "floor",
+            [
+                str(VENV_BIN / "gunicorn"),
+                "bench.floor.wsgi:application",
+                "--config",
+                "deploy/gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{args.floor_port}",
+                "--backlog",
+                "4096",
+            ],
+            floor_env,
+            run_dir,
+            {"WEB_CONCURRENCY": str(args.web_workers)} if args.web_workers else None,
+        )
+    )
+    url = f"http://127.0.0.1:{args.floor_port}"
+    if args.proxy:
+        from deploy.nginx import loopback
+
+        conf = loopback.render(
+            run_dir / "nginx-floor",
+            web_port=args.floor_port,
+            ws_port=args.floor_port,
+            proxy_port=args.floor_proxy_port,
+            worker_processes="auto",
+            worker_connections=8192,
+            forwarded_proto="https",
+        )
+        nginx = ["nginx", "-p", str(run_dir / "nginx-floor"), "-c", str(conf)]
+        procs.append(_start("floor-proxy", nginx, env, run_dir))
+        url = f"http://127.0.0.1:{args.floor_proxy_port}"
+    return {"http": url, "path": "/floor/account", "token": token}
 
 
 def _ticker_ready(base: str) -> bool:
@@ -353,6 +413,9 @@ def main() -> None:
         help="HTTP through deploy/nginx (default when nginx is installed)",
     )  # fmt: skip
     p_up.add_argument("--upstream-port", type=int, default=18099)
+    p_up.add_argument("--floor", action="store_true", help="also serve the bare DRF floor (bench/floor/)")
+    p_up.add_argument("--floor-port", type=int, default=18010)
+    p_up.add_argument("--floor-proxy-port", type=int, default=18081)
     p_up.add_argument("--poll-seconds", type=int, default=5)
     p_up.add_argument("--web-workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's)")
     p_up.add_argument("--celery-concurrency", type=int, default=2)

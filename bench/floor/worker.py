@@ -3,6 +3,9 @@
 One Django process cannot hold two projects' settings, so the floor runs in its own; each line
 `N` on stdin answers one JSON line on stdout: the CPU seconds (`time.process_time`) of N calls of
 the view through Django's WSGI handler, measured exactly as api_cpu.py measures CoinLink's calls.
+
+`worker.py token` only creates the table, the account and its session, and prints the Bearer
+token: bench/stack.py does that before it serves the floor with gunicorn (bench/floor/wsgi.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
-def setup() -> str:
+def setup(ttl: int = 3600) -> str:
     """Creates the table, one account row and its live session; returns a Bearer token for it."""
     import django
 
@@ -34,10 +37,10 @@ def setup() -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id uuid PRIMARY KEY, name text, unread int)")
         cursor.execute(f"INSERT INTO {TABLE} VALUES (%s, %s, %s)", [user_id, "floor", 3])
-    _redis().set(SESSION_KEY.format(session_id), b"1", ex=3600)
+    _redis().set(SESSION_KEY.format(session_id), b"1", ex=ttl)
     now = int(time.time())
     claims = {
-        "token_type": "access", "exp": now + 3600, "iat": now, "jti": secrets.token_hex(16),
+        "token_type": "access", "exp": now + ttl, "iat": now, "jti": secrets.token_hex(16),
         "sub": str(user_id), "sid": str(session_id), "iss": settings.JWT_ISSUER, "aud": settings.JWT_AUDIENCE,
     }  # fmt: skip
     return jwt.encode(claims, settings.JWT_KEY, algorithm="HS256")
@@ -53,6 +56,9 @@ def cleanup() -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["token"]:
+        print(setup(ttl=6 * 3600))
+        return
     from django.core.wsgi import get_wsgi_application
 
     from bench.api_cpu import wsgi_call
