@@ -231,21 +231,10 @@ def up(args) -> None:
     web_url = f"http://127.0.0.1:{args.http_port}"
     http_url = web_url
     if args.proxy:
-        from deploy.nginx import loopback
-
         # The shipped nginx config (market microcache included) in front of gunicorn, as in compose;
         # it stands in for the TLS listener. /ws stays direct: see docs/performance.md.
-        conf = loopback.render(
-            run_dir / "nginx",
-            web_port=args.http_port,
-            probe_port=args.probe_port,
-            ws_port=args.ws_port,
-            proxy_port=args.proxy_port,
-            worker_processes="auto",
-            worker_connections=8192,
-            forwarded_proto="https",
-        )
-        procs.append(_start("proxy", ["nginx", "-p", str(run_dir / "nginx"), "-c", str(conf)], env, run_dir))
+        ports = {"web": args.http_port, "probe": args.probe_port, "ws": args.ws_port, "at": args.proxy_port}
+        procs.append(_proxy("proxy", env, run_dir, **ports))
         http_url = f"http://127.0.0.1:{args.proxy_port}"
     floor = _start_floor(args, env, run_dir, procs) if args.floor else None
     public_env = {
@@ -298,6 +287,23 @@ def up(args) -> None:
     print(json.dumps({k: state[k] for k in ("http", "ws", "upstream", "run_dir")}))
 
 
+def _proxy(name: str, env: dict, run_dir: Path, *, web: int, probe: int, ws: int, at: int) -> dict:
+    """nginx with the shipped config (deploy/nginx/loopback.py), listening on `at`."""
+    from deploy.nginx import loopback
+
+    conf = loopback.render(
+        run_dir / name,
+        web_port=web,
+        probe_port=probe,
+        ws_port=ws,
+        proxy_port=at,
+        worker_processes="auto",
+        worker_connections=8192,
+        forwarded_proto="https",
+    )
+    return _start(name, ["nginx", "-p", str(run_dir / name), "-c", str(conf)], env, run_dir)
+
+
 def _start_floor(args, env: dict, run_dir: Path, procs: list[dict]) -> dict:
     """The bare DRF floor (bench/floor/) served the way web is: the same gunicorn config and worker
     count, behind its own copy of the shipped nginx config, so the load test's bare mix and
@@ -336,19 +342,8 @@ def _start_floor(args, env: dict, run_dir: Path, procs: list[dict]) -> dict:
     )
     url = f"http://127.0.0.1:{args.floor_port}"
     if args.proxy:
-        from deploy.nginx import loopback
-
-        conf = loopback.render(
-            run_dir / "nginx-floor",
-            web_port=args.floor_port,
-            ws_port=args.floor_port,
-            proxy_port=args.floor_proxy_port,
-            worker_processes="auto",
-            worker_connections=8192,
-            forwarded_proto="https",
-        )
-        nginx = ["nginx", "-p", str(run_dir / "nginx-floor"), "-c", str(conf)]
-        procs.append(_start("floor-proxy", nginx, env, run_dir))
+        port = args.floor_port
+        procs.append(_proxy("floor-proxy", env, run_dir, web=port, probe=port, ws=port, at=args.floor_proxy_port))
         url = f"http://127.0.0.1:{args.floor_proxy_port}"
     return {"http": url, "path": "/floor/account", "token": token}
 
