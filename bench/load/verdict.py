@@ -155,6 +155,21 @@ def verdict_table(v: dict) -> str:
         f"{cal['round_trip_cpu_us']} µs (bench/load/calibrate.py). {v['machine']}; {v['started']}, "
         f"load average {v['load_before']} before, {v['load_after']} after.",
     ]
+    steps = rate.get("steps", [])
+    if steps:
+        lines += [
+            "",
+            f"Rate steps ({v['rate'].get('step_seconds')} s each, in the order run):",
+            "",
+            "| mix | offered/s | completed/s | p50 ms | p95 ms | p99 ms | errors | /health p95 ms | SLA |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+            *(
+                f"| {st['side']} | {st['offered_per_s']:,.0f} | {st['completed_per_s']:,.0f} | {st['p50_ms']} | "
+                f"{st['p95_ms']} | {st['p99_ms']} | {st['errors']} | {st['health_p95_ms']} | "
+                f"{'held' if st['meets_sla'] else 'missed'} |"
+                for st in steps
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 
