@@ -16,6 +16,29 @@ def alert_list(*, user) -> QuerySet[Alert]:
     return Alert.objects.filter(user=user).order_by("-created_at", "-id")
 
 
+# Counted on every alert create, with the user's row locked (notifications.services): compiled once.
+_ACTIVE_ALERTS = PreparedScalar(lambda user_id: Alert.objects.filter(user_id=user_id, is_active=True), QuerySet.count)
+
+
+def alert_active_count(*, user_id: uuid.UUID, excluding: uuid.UUID | None = None) -> int:
+    """How many of the user's alerts are active, not counting `excluding`."""
+    if excluding is None:
+        return _ACTIVE_ALERTS(user_id=user_id)
+    return Alert.objects.filter(user_id=user_id, is_active=True).exclude(pk=excluding).count()
+
+
+# Taken on every alert deletion (notifications.services.alert_deleting): compiled once.
+_ALERT_ROW_LOCK = PreparedScalar(
+    lambda alert_id: Alert.objects.select_for_update().filter(pk=alert_id).values_list("pk", flat=True),
+    QuerySet.first,
+)
+
+
+def alert_row_lock(*, alert_id: uuid.UUID) -> None:
+    """Lock the alert's row (if it is still there) until the transaction ends."""
+    _ALERT_ROW_LOCK(alert_id=alert_id)
+
+
 def alert_get(*, user, alert_id: uuid.UUID) -> Alert:
     """The user's alert; someone else's is indistinguishable from a missing one."""
     alert = Alert.objects.filter(user=user, pk=alert_id).first()

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import QuerySet
+from django.db.transaction import TransactionManagementError
 
 
 class _Captured(Exception):
@@ -27,16 +28,21 @@ class PreparedScalar:
 
     `build(**values)` returns the QuerySet; `evaluate(queryset)` runs it (e.g. `QuerySet.count`).
     Every value must be a UUID: a placeholder that appears once among the parameters, which a short
-    or repeated integer or boolean might not.
+    or repeated integer or boolean might not. A locking query (`select_for_update()`) keeps the ORM's
+    rule that it runs only inside a transaction.
     """
 
     def __init__(self, build: Callable[..., QuerySet], evaluate: Callable[[QuerySet], Any]):
         self.build = build
         self.evaluate = evaluate
         self._compiled: dict[str, tuple[str, list, dict[str, tuple[int, bool]]]] = {}
+        self._locks = False
 
     def __call__(self, *, using: str = "default", **values: uuid.UUID) -> Any:
         sql, params, slots = self._compiled.get(using) or self._compile(using, sorted(values))
+        if self._locks and connections[using].get_autocommit():
+            # The ORM's own refusal: in autocommit the lock would end with the statement.
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = list(params)
         for name, (index, as_text) in slots.items():
             params[index] = str(values[name]) if as_text else values[name]
@@ -55,9 +61,11 @@ class PreparedScalar:
 
         connection = connections[using]
         logged = len(connection.queries_log)
+        queryset = self.build(**placeholders).using(using)
+        self._locks = bool(queryset.query.select_for_update)
         with connection.execute_wrapper(capture):
             try:
-                self.evaluate(self.build(**placeholders).using(using))
+                self.evaluate(queryset)
             except _Captured:
                 pass
         while len(connection.queries_log) > logged:  # never sent: the debug log (DEBUG, tests) must not show it

@@ -1,12 +1,19 @@
 """coinlink.db.prepared: a hot query's SQL written by the ORM once, then run with each call's values."""
 
+import threading
+import uuid
+
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.db.models import QuerySet
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import User
+from accounts.selectors import user_row_lock
 from coinlink.db.prepared import PreparedScalar, with_prepared_count
-from notifications.models import Notification
+from notifications.models import Alert, Notification
+from notifications.selectors import alert_row_lock
 from tests.notifications.factories import NotificationFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +72,55 @@ def test_a_queryset_with_a_prepared_count_counts_with_it_and_its_clones_with_the
     assert notes.filter(is_read=False).count() == 3  # another query: the ORM counts it
     assert notes[:2].count() == 2
     assert len(notes) == 4 and notes.count() == 4  # once fetched, Django counts the rows it holds
+
+
+def _user_lock(user):
+    return lambda: user_row_lock(user_id=user.pk)
+
+
+def _alert_lock(user):
+    alert = Alert.objects.create(user=user, symbol="BTC", condition="above", target_value=1)
+    return lambda: alert_row_lock(alert_id=alert.pk)
+
+
+def _row_taken_elsewhere(user) -> bool:
+    """Whether another connection finds a row of `user` (or one of their alerts) locked."""
+    outcome: list = []
+
+    def probe():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '200ms'")
+                cursor.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE", [user.pk])
+                cursor.execute("SELECT 1 FROM notifications_alert WHERE user_id = %s FOR UPDATE", [user.pk])
+            outcome.append(False)
+        except OperationalError:
+            outcome.append(True)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join(10)
+    return outcome == [True]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("lock_of", [_user_lock, _alert_lock], ids=["user_row_lock", "alert_row_lock"])
+def test_a_prepared_lock_holds_its_row_until_the_transaction_ends_and_runs_only_inside_one(owner, lock_of):
+    lock = lock_of(owner)
+    with transaction.atomic():
+        lock()
+        assert _row_taken_elsewhere(owner)
+    assert not _row_taken_elsewhere(owner)
+
+    with pytest.raises(TransactionManagementError):  # as the ORM's select_for_update() refuses
+        lock()
+
+
+def test_locking_an_unknown_user_is_does_not_exist_as_before(owner):
+    user_row_lock(user_id=owner.pk)  # compiled
+
+    with pytest.raises(User.DoesNotExist):
+        user_row_lock(user_id=uuid.uuid4())
