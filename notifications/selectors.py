@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from functools import partial
+from typing import Any, NamedTuple
 
 from django.db.models import QuerySet
 
-from coinlink.db.prepared import PreparedScalar, with_prepared_count
+from coinlink.db.prepared import PreparedList, PreparedRows, PreparedScalar
 from coinlink.errors import NotFound
 from notifications.models import PREFERENCE_SWITCHES, Alert, Notification, NotificationSettings
 
@@ -47,19 +49,46 @@ def alert_get(*, user, alert_id: uuid.UUID) -> Alert:
     return alert
 
 
+class NotificationRow(NamedTuple):
+    """The columns of a notification the contract shows, read without a model instance."""
+
+    id: uuid.UUID
+    type: str
+    title: str
+    message: str
+    priority: str
+    is_read: bool
+    created_at: datetime
+    data: Any
+
+
+_NEWEST_FIRST = ("-created_at", "-id")
+# The SPA's list (no filter), on most signed-in page views: its pages and its COUNT are prepared
+# statements (coinlink.db.prepared), its rows plain tuples.
+_LIST_ROWS = PreparedRows(
+    lambda user_id: (
+        Notification.objects.filter(user_id=user_id).order_by(*_NEWEST_FIRST).values_list(*NotificationRow._fields)
+    )
+)
 _LIST_COUNT = PreparedScalar(lambda user_id: Notification.objects.filter(user_id=user_id), QuerySet.count)
 
 
-def notification_list(*, user, unread: bool | None = None, type: str | None = None) -> QuerySet[Notification]:
+def notification_list(
+    *, user, unread: bool | None = None, type: str | None = None
+) -> QuerySet[Notification] | PreparedList:
+    """The user's notifications, newest first, for a paginator: Notifications, or NotificationRows when unfiltered."""
+    if unread is None and not type:
+        return PreparedList(
+            rows=partial(_LIST_ROWS, user_id=user.pk),
+            count=partial(_LIST_COUNT, user_id=user.pk),
+            make=NotificationRow._make,
+        )
     notes = Notification.objects.filter(user=user)
     if unread is not None:
         notes = notes.filter(is_read=not unread)
     if type:
         notes = notes.filter(type=type)
-    notes = notes.order_by("-created_at", "-id")
-    if unread is None and not type:  # the SPA's list: a full page's COUNT is a prepared statement
-        return with_prepared_count(notes, partial(_LIST_COUNT, user_id=user.pk))
-    return notes
+    return notes.order_by(*_NEWEST_FIRST)
 
 
 def notification_get(*, user, notification_id: uuid.UUID) -> Notification:

@@ -73,30 +73,88 @@ class PreparedScalar:
         if len(captured) != 1:
             raise ValueError(f"expected one statement, the ORM sent {len(captured)}")
         sql, params = captured[0]
-        slots = {}
-        for name, placeholder in placeholders.items():
-            found = [i for i, param in enumerate(params) if param == placeholder or param == str(placeholder)]
-            if len(found) != 1:
-                raise ValueError(f"{name} appears {len(found)} times among the parameters of {sql}")
-            slots[name] = (found[0], isinstance(params[found[0]], str))
-        self._compiled[using] = (sql, params, slots)
+        self._compiled[using] = (sql, params, _slots(sql, params, placeholders))
         return self._compiled[using]
 
 
-class _PreparedCountQuerySet(QuerySet):
-    # Set on the one instance `with_prepared_count` returns; its clones (a filter, the paginator's
-    # slice) are other queries and are counted by the ORM again.
-    _prepared_count: Callable[[], Any] | None = None
+def _slots(sql: str, params: list, placeholders: dict[str, uuid.UUID]) -> dict[str, tuple[int, bool]]:
+    """Where each placeholder sits among the parameters, and whether the ORM passed it as text."""
+    slots = {}
+    for name, placeholder in placeholders.items():
+        found = [i for i, param in enumerate(params) if param == placeholder or param == str(placeholder)]
+        if len(found) != 1:
+            raise ValueError(f"{name} appears {len(found)} times among the parameters of {sql}")
+        slots[name] = (found[0], isinstance(params[found[0]], str))
+    return slots
+
+
+class PreparedRows:
+    """A query of rows (a `values_list()`), compiled once per database alias, returned as tuples.
+
+    `build(**values)` returns the QuerySet, unsliced and without `select_for_update()`. The ORM writes
+    the SELECT once; LIMIT and OFFSET, which it would write as literals, follow it as parameters, so
+    one statement serves every page. Each column's value passes through the converters the ORM would
+    apply (a JSONField's decoding...). Values must be UUIDs, as for `PreparedScalar`.
+    """
+
+    def __init__(self, build: Callable[..., QuerySet]):
+        self.build = build
+        self._compiled: dict[str, tuple[str, list, dict[str, tuple[int, bool]], list]] = {}
+
+    def __call__(self, *, limit: int, offset: int, using: str = "default", **values: uuid.UUID) -> list[tuple]:
+        sql, params, slots, converters = self._compiled.get(using) or self._compile(using, sorted(values))
+        params = list(params)
+        for name, (index, as_text) in slots.items():
+            params[index] = str(values[name]) if as_text else values[name]
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, limit, offset])
+            rows = cursor.fetchall()
+        if not converters:
+            return rows
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, functions, expression in converters:
+                for function in functions:
+                    row[position] = function(row[position], expression, connection)
+            converted.append(tuple(row))
+        return converted
+
+    def _compile(self, using: str, names: list[str]) -> tuple[str, list, dict[str, tuple[int, bool]], list]:
+        placeholders = {name: uuid.uuid4() for name in names}
+        query = self.build(**placeholders).using(using).query
+        if query.is_sliced or query.select_for_update:
+            raise ValueError("a prepared rows query takes its slice per call and cannot lock")
+        compiler = query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        columns = compiler.get_converters([expression for expression, _, _ in compiler.select])
+        converters = [(position, functions, expression) for position, (functions, expression) in columns.items()]
+        self._compiled[using] = (
+            f"{sql} LIMIT %s OFFSET %s",
+            list(params),
+            _slots(sql, list(params), placeholders),
+            converters,
+        )
+        return self._compiled[using]
+
+
+class PreparedList:
+    """What Django's Paginator asks of a list (`count()`, slices) answered by two prepared statements.
+
+    `rows(limit=, offset=)` and `count()` must select and count the same rows; `make` turns a row
+    tuple into what the page holds.
+    """
+
+    def __init__(self, *, rows: Callable[..., list[tuple]], count: Callable[[], int], make: Callable[[tuple], Any]):
+        self._rows, self._count, self._make = rows, count, make
 
     def count(self) -> int:
-        if self._prepared_count is not None and self._result_cache is None:
-            return self._prepared_count()
-        return super().count()
+        return self._count()
 
-
-def with_prepared_count(queryset: QuerySet, count: Callable[[], Any]) -> QuerySet:
-    """`queryset`, whose count() (Django's Paginator asks it for a full page) is `count`, a prepared
-    statement that must count the same rows."""
-    counted = _PreparedCountQuerySet(model=queryset.model, query=queryset.query, using=queryset.db)
-    counted._prepared_count = count
-    return counted
+    def __getitem__(self, bounds: slice) -> list:
+        if not isinstance(bounds, slice) or bounds.step is not None or (bounds.start or 0) < 0 or bounds.stop is None:
+            raise TypeError("a prepared list is read in forward slices with an end")
+        offset = bounds.start or 0
+        make = self._make
+        return [make(row) for row in self._rows(limit=max(0, bounds.stop - offset), offset=offset)]
