@@ -35,4 +35,5 @@ class RememberedContentNegotiation(DefaultContentNegotiation):
 
     def _format_asked(self, request) -> bool:
         name = self.settings.URL_FORMAT_OVERRIDE
-        return bool(name) and name in request.query_params
+        # Without a query string there is no `?format=`, and no QueryDict needs parsing to say so.
+        return bool(name and request.META.get("QUERY_STRING")) and name in request.query_params
