@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -14,8 +15,34 @@ from coinlink.errors import NotFound
 from notifications.models import PREFERENCE_SWITCHES, Alert, Notification, NotificationSettings
 
 
-def alert_list(*, user) -> QuerySet[Alert]:
-    return Alert.objects.filter(user=user).order_by("-created_at", "-id")
+class AlertRow(NamedTuple):
+    """The columns of an alert the contract shows, read without a model instance."""
+
+    id: uuid.UUID
+    symbol: str
+    condition: str
+    target_value: Decimal
+    quote: str
+    is_active: bool
+    repeat: bool
+    cooldown_seconds: int
+    created_at: datetime
+    last_triggered_at: datetime | None
+    trigger_count: int
+
+
+# The alerts page of the SPA: its rows and COUNT are prepared statements (coinlink.db.prepared).
+_ALERT_ROWS = PreparedRows(
+    lambda user_id: Alert.objects.filter(user_id=user_id).order_by("-created_at", "-id").values_list(*AlertRow._fields)
+)
+_ALERT_COUNT = PreparedScalar(lambda user_id: Alert.objects.filter(user_id=user_id), QuerySet.count)
+
+
+def alert_list(*, user) -> PreparedList:
+    """The user's alerts, newest first, as AlertRows for a paginator."""
+    return PreparedList(
+        rows=partial(_ALERT_ROWS, user_id=user.pk), count=partial(_ALERT_COUNT, user_id=user.pk), make=AlertRow._make
+    )
 
 
 # Counted on every alert create, with the user's row locked (notifications.services): compiled once.
