@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from django.db.models import QuerySet
 
-from coinlink.db.prepared import PreparedList, PreparedRows, PreparedScalar
+from coinlink.db.prepared import PreparedInstance, PreparedList, PreparedRows, PreparedScalar
 from coinlink.errors import NotFound
 from notifications.models import PREFERENCE_SWITCHES, Alert, Notification, NotificationSettings
 
@@ -68,9 +68,13 @@ def alert_row_lock(*, alert_id: uuid.UUID) -> None:
     _ALERT_ROW_LOCK(alert_id=alert_id)
 
 
+# Read before every change or deletion of an alert: compiled once.
+_ALERT_OF_USER = PreparedInstance(Alert, lambda user_id, alert_id: Alert.objects.filter(user_id=user_id, pk=alert_id))
+
+
 def alert_get(*, user, alert_id: uuid.UUID) -> Alert:
     """The user's alert; someone else's is indistinguishable from a missing one."""
-    alert = Alert.objects.filter(user=user, pk=alert_id).first()
+    alert = _ALERT_OF_USER(user_id=user.pk, alert_id=alert_id)
     if alert is None:
         raise NotFound("Alert not found.")
     return alert
@@ -118,8 +122,14 @@ def notification_list(
     return notes.order_by(*_NEWEST_FIRST)
 
 
+# Read before marking a notification read or deleting it: compiled once.
+_NOTIFICATION_OF_USER = PreparedInstance(
+    Notification, lambda user_id, notification_id: Notification.objects.filter(user_id=user_id, pk=notification_id)
+)
+
+
 def notification_get(*, user, notification_id: uuid.UUID) -> Notification:
-    note = Notification.objects.filter(user=user, pk=notification_id).first()
+    note = _NOTIFICATION_OF_USER(user_id=user.pk, notification_id=notification_id)
     if note is None:
         raise NotFound("Notification not found.")
     return note

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.db.transaction import TransactionManagementError
 
 
@@ -137,6 +137,23 @@ class PreparedRows:
             converters,
         )
         return self._compiled[using]
+
+
+class PreparedInstance:
+    """The model instance a query finds by its primary key (among other filters), or None; compiled once.
+
+    The instance is built as the ORM builds one (`Model.from_db` over every concrete field), from a
+    `PreparedRows` statement; `build(**values)` returns the QuerySet, which must match at most one row.
+    """
+
+    def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
+        self.model = model
+        self.attnames = tuple(field.attname for field in model._meta.concrete_fields)
+        self._rows = PreparedRows(lambda **values: build(**values).order_by().values_list(*self.attnames))
+
+    def __call__(self, *, using: str = "default", **values: uuid.UUID) -> Any:
+        rows = self._rows(limit=1, offset=0, using=using, **values)
+        return self.model.from_db(using, self.attnames, rows[0]) if rows else None
 
 
 class PreparedList:

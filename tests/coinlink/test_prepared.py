@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from accounts.selectors import user_row_lock
-from coinlink.db.prepared import PreparedList, PreparedRows, PreparedScalar
+from coinlink.db.prepared import PreparedInstance, PreparedList, PreparedRows, PreparedScalar
 from notifications.models import Alert, Notification
 from notifications.selectors import alert_row_lock
 from tests.notifications.factories import NotificationFactory
@@ -112,6 +112,22 @@ def test_prepared_rows_send_one_statement_for_every_page(owner):
 def test_prepared_rows_refuse_a_sliced_or_locking_query(owner, build):
     with pytest.raises(ValueError, match="slice per call and cannot lock"):
         PreparedRows(build)(user_id=owner.pk, limit=1, offset=0)
+
+
+def test_a_prepared_instance_is_the_instance_the_orm_builds(owner, other_user):
+    find = PreparedInstance(Notification, lambda user_id, pk: Notification.objects.filter(user_id=user_id, pk=pk))
+    note = NotificationFactory(user=owner, data={"symbol": "BTC"}, is_read=True)
+
+    found = find(user_id=owner.pk, pk=note.pk)
+    orm = Notification.objects.get(pk=note.pk)
+
+    assert type(found) is Notification
+    assert {k: v for k, v in vars(found).items() if k != "_state"} == {
+        k: v for k, v in vars(orm).items() if k != "_state"
+    }
+    assert (found._state.adding, found._state.db) == (orm._state.adding, orm._state.db) == (False, "default")
+    assert find(user_id=other_user.pk, pk=note.pk) is None  # someone else's is not found
+    assert find(user_id=owner.pk, pk=uuid.uuid4()) is None
 
 
 def test_a_prepared_list_answers_the_paginator_with_its_two_statements(owner):
