@@ -18,7 +18,7 @@ from accounts import session_cache
 from accounts.exceptions import InvalidToken
 from accounts.models import KnownDevice, Preferences, Session, User
 from accounts.tokens import SESSION_CLAIM, SessionAccessToken, SessionRefreshToken
-from coinlink.db.prepared import PreparedScalar
+from coinlink.db.prepared import PreparedInstance, PreparedScalar
 
 logger = logging.getLogger("accounts.sessions")
 
@@ -167,9 +167,13 @@ def session_list(*, user: User):
     )
 
 
+# Read on every GET of /api/v2/user/preferences: compiled once (coinlink.db.prepared).
+_PREFERENCES = PreparedInstance(Preferences, lambda user_id: Preferences.objects.filter(user_id=user_id))
+
+
 def preferences_get(*, user: User) -> Preferences:
     """The user's preferences; the defaults (unsaved) for a user who never stored any."""
-    return Preferences.objects.filter(user=user).first() or Preferences(user=user)
+    return _PREFERENCES(user_id=user.pk) or Preferences(user=user)
 
 
 def user_stats(*, user: User) -> dict:

@@ -145,9 +145,13 @@ def notification_unread_count(*, user) -> int:
     return _UNREAD_COUNT(user_id=user.pk)
 
 
+# Read on every GET of /api/v2/user/preferences and of the settings: compiled once.
+_SETTINGS = PreparedInstance(NotificationSettings, lambda user_id: NotificationSettings.objects.filter(user_id=user_id))
+
+
 def notification_settings_get(*, user) -> NotificationSettings:
     """The stored settings, or the defaults (unsaved) for a user who never changed them."""
-    return NotificationSettings.objects.filter(user=user).first() or NotificationSettings(user=user)
+    return _SETTINGS(user_id=user.pk) or NotificationSettings(user=user)
 
 
 EMAIL_UNVERIFIED = "email_unverified"
