@@ -6,6 +6,10 @@ the largest single item of the request (docs/performance.md, "Web tier CPU per r
 still writes the SQL, so it is exactly the SQL the QuerySet would send: the QuerySet is evaluated
 once with placeholder values, the statement is captured before it reaches the database, and the
 placeholders' positions among its parameters are remembered.
+
+`PreparedScalar` answers one value (a count, a lock), `PreparedRows` tuples of a page,
+`PreparedInstance` a model instance by primary key, and `PreparedList` gives Django's Paginator a
+page and a count from two of them.
 """
 
 from __future__ import annotations
