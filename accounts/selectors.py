@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from rest_framework_simplejwt import utils as jwt_utils
 from rest_framework_simplejwt.exceptions import TokenError
@@ -18,6 +18,7 @@ from accounts import session_cache
 from accounts.exceptions import InvalidToken
 from accounts.models import KnownDevice, Preferences, Session, User
 from accounts.tokens import SESSION_CLAIM, SessionAccessToken, SessionRefreshToken
+from coinlink.db.prepared import PreparedInstance, PreparedScalar
 
 logger = logging.getLogger("accounts.sessions")
 
@@ -120,10 +121,17 @@ def user_is_verified(*, user_id) -> bool:
     return User.objects.filter(pk=user_id, is_verified=True).exists()
 
 
+# Taken on every alert create: compiled once (coinlink.db.prepared).
+_USER_ROW_LOCK = PreparedScalar(
+    lambda user_id: User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True), QuerySet.get
+)
+
+
 def user_row_lock(*, user_id) -> None:
     """Lock the user's row until the transaction ends, so other apps can queue per user; DoesNotExist
     for an unknown id."""
-    User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).get()
+    if _USER_ROW_LOCK(user_id=User._meta.pk.to_python(user_id)) is None:
+        raise User.DoesNotExist("User matching query does not exist.")
 
 
 def user_active_ids(*, after=None, limit: int) -> list:
@@ -159,9 +167,13 @@ def session_list(*, user: User):
     )
 
 
+# Read on every GET of /api/v2/user/preferences: compiled once (coinlink.db.prepared).
+_PREFERENCES = PreparedInstance(Preferences, lambda user_id: Preferences.objects.filter(user_id=user_id))
+
+
 def preferences_get(*, user: User) -> Preferences:
     """The user's preferences; the defaults (unsaved) for a user who never stored any."""
-    return Preferences.objects.filter(user=user).first() or Preferences(user=user)
+    return _PREFERENCES(user_id=user.pk) or Preferences(user=user)
 
 
 def user_stats(*, user: User) -> dict:

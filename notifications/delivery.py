@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from functools import partial
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -21,6 +22,9 @@ from django.utils import timezone
 
 from coinlink import contract, metrics
 from notifications.models import Notification, NotificationSettings, NotificationType
+
+if TYPE_CHECKING:
+    from notifications.selectors import NotificationRow
 
 logger = logging.getLogger("coinlink.notifications")
 
@@ -47,7 +51,7 @@ class _Delivery:
     email: bool
 
 
-def notification_payload(notification: Notification) -> dict:
+def notification_payload(notification: Notification | NotificationRow) -> dict:
     """The contract's notification object, identical for the REST API and the WebSocket push.
 
     Built by hand (DRF's output format: UTC ISO 8601 with a Z) because a busy cycle pushes

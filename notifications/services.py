@@ -27,6 +27,7 @@ from notifications.models import (
     NotificationType,
     Priority,
 )
+from notifications.selectors import alert_active_count, alert_row_lock
 
 logger = logging.getLogger("coinlink.notifications")
 
@@ -107,14 +108,13 @@ def alert_deleting(sender, instance: Alert, **kwargs) -> None:
     later skips the locked row and fires nothing. Django sends pre_delete inside the deletion's
     transaction and before it deletes the triggers.
     """
-    Alert.objects.select_for_update().filter(pk=instance.pk).values_list("pk", flat=True).first()
+    alert_row_lock(alert_id=instance.pk)
 
 
 def _active_slot_claim(*, user_id, excluding=None) -> None:
     """Lock the user's row, then count: concurrent creates for one user queue here instead of overshooting."""
     user_row_lock(user_id=user_id)
-    active = Alert.objects.filter(user_id=user_id, is_active=True).exclude(pk=excluding).count()
-    if active >= MAX_ACTIVE_ALERTS:
+    if alert_active_count(user_id=user_id, excluding=excluding) >= MAX_ACTIVE_ALERTS:
         raise AlertLimitReached()
 
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from accounts.models import Preferences
+from accounts.models import Preferences, User
 from tests.factories import tokens_for
+from tests.helpers import assert_error_shape as assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +41,16 @@ def test_it_shows_my_profile(owner_client, owner):
         "created_at": body["created_at"],
         "last_login_at": None,
     }
+
+
+@pytest.mark.parametrize("path", [PROFILE, "/api/v2/auth/verify"])
+def test_a_user_deactivated_behind_a_live_sessions_back_is_refused_as_simplejwt_refuses(owner_client, owner, path):
+    """Deactivation ends the sessions; a row changed without that (a bare UPDATE) still meets simplejwt's check."""
+    owner_client.get(path)  # the row's statement is written
+    User.objects.filter(pk=owner.pk).update(is_active=False)
+
+    assert owner_client.get("/api/v2/notifications/unread-count").status_code == 200  # the session still vouches
+    assert_error(owner_client.get(path), 401, "authentication_failed")  # the row's check refuses, as simplejwt's
 
 
 def test_last_login_at_follows_the_last_login(anon_client, owner_client, password):

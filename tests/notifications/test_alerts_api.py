@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
+from coinlink.pagination import PageNumberPagination
 from notifications import services
+from notifications.api.serializers import AlertSerializer
 from notifications.models import Alert
 from tests.helpers import assert_error_shape as assert_error
 from tests.notifications.factories import AlertFactory
@@ -279,3 +287,53 @@ def test_concurrent_creates_cannot_overshoot_the_limit(owner, catalogue):
 
     assert sorted(outcomes) == ["created"] * 2 + ["refused"] * 4
     assert Alert.objects.filter(user=owner, is_active=True).count() == 100
+
+
+@pytest.fixture
+def many_alerts(owner, other_user):
+    """23 alerts of every condition and state, some triggered; some share a created_at (the id breaks the tie)."""
+    now = timezone.now().replace(microsecond=654321)
+    conditions = ["above", "below", "crosses_above", "crosses_below", "change_pct_24h_above", "change_pct_24h_below"]
+    for n in range(23):
+        AlertFactory(
+            user=owner,
+            symbol=["BTC", "ETH", "SOL"][n % 3],
+            condition=conditions[n % 6],
+            target_value=Decimal("-12.5") if n % 6 == 5 else Decimal(f"{n}.000000012345") + 1,
+            quote=["usd", "eur", "btc"][n % 3] if n % 4 else "usd",
+            is_active=n % 5 != 0,
+            repeat=n % 2 == 0,
+            cooldown_seconds=60 + n,
+            created_at=now - timedelta(seconds=n // 2, microseconds=0 if n % 3 else 654321),
+            last_triggered_at=now.replace(microsecond=0) if n % 4 == 0 else None,
+            trigger_count=n % 4,
+        )
+    AlertFactory.create_batch(3, user=other_user)
+    return owner
+
+
+def _drf_alert_page(user, query: str):
+    """What DRF's own path answers: the ORM's QuerySet, the project's paginator, AlertSerializer."""
+    request = Request(APIRequestFactory().get(URL + query))
+    paginator = PageNumberPagination()
+    try:
+        page = paginator.paginate_queryset(Alert.objects.filter(user=user).order_by("-created_at", "-id"), request)
+    except NotFound:
+        return 404, None
+    return 200, JSONRenderer().render(paginator.get_paginated_response(AlertSerializer(page, many=True).data).data)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?page=2", "?page=3", "?page=last", "?page=0"]
+    + [f"?page_size={size}&page={page}" for size in (1, 5, 23, 100) for page in (1, 2, 5, 23, 24)],
+)
+def test_every_page_of_the_list_is_byte_equal_to_drfs_own_path(many_alerts, owner_client, query):
+    """The list reads prepared rows (no model instances) and renders without a serializer."""
+    expected_status, expected = _drf_alert_page(many_alerts, query)
+
+    response = owner_client.get(URL + query)
+
+    assert response.status_code == expected_status
+    if expected is not None:
+        assert response.content == expected
