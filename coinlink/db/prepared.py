@@ -39,7 +39,7 @@ class PreparedScalar:
     def __init__(self, build: Callable[..., QuerySet], evaluate: Callable[[QuerySet], Any]):
         self.build = build
         self.evaluate = evaluate
-        self._compiled: dict[str, tuple[str, list, dict[str, tuple[int, bool]]]] = {}
+        self._compiled: dict[str, tuple[str, list, dict[str, tuple[int, Callable]]]] = {}
         self._locks = False
 
     def __call__(self, *, using: str = "default", **values: uuid.UUID) -> Any:
@@ -48,14 +48,14 @@ class PreparedScalar:
             # The ORM's own refusal: in autocommit the lock would end with the statement.
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = list(params)
-        for name, (index, as_text) in slots.items():
-            params[index] = str(values[name]) if as_text else values[name]
+        for name, (index, as_form) in slots.items():
+            params[index] = as_form(values[name])
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         return row[0] if row else None
 
-    def _compile(self, using: str, names: list[str]) -> tuple[str, list, dict[str, tuple[int, bool]]]:
+    def _compile(self, using: str, names: list[str]) -> tuple[str, list, dict[str, tuple[int, Callable]]]:
         placeholders = {name: uuid.uuid4() for name in names}
         captured: list = []
 
@@ -66,7 +66,8 @@ class PreparedScalar:
         connection = connections[using]
         logged = len(connection.queries_log)
         queryset = self.build(**placeholders).using(using)
-        self._locks = bool(queryset.query.select_for_update)
+        # As the ORM: a backend without row locks (SQLite) drops FOR UPDATE and with it the refusal.
+        self._locks = bool(queryset.query.select_for_update) and connection.features.has_select_for_update
         with connection.execute_wrapper(capture):
             try:
                 self.evaluate(queryset)
@@ -81,14 +82,29 @@ class PreparedScalar:
         return self._compiled[using]
 
 
-def _slots(sql: str, params: list, placeholders: dict[str, uuid.UUID]) -> dict[str, tuple[int, bool]]:
-    """Where each placeholder sits among the parameters, and whether the ORM passed it as text."""
+# How a backend passes a UUID parameter: PostgreSQL the UUID itself, or its text where the ORM
+# casts; SQLite, which has no UUID type, the 32 hex digits its char(32) column stores.
+_UUID_FORMS: dict[str, Callable[[uuid.UUID], Any]] = {
+    "uuid": lambda value: value,
+    "text": str,
+    "hex": lambda value: value.hex,
+}
+
+
+def _slots(sql: str, params: list, placeholders: dict[str, uuid.UUID]) -> dict[str, tuple[int, Callable]]:
+    """Where each placeholder sits among the parameters, and in which form the ORM passed it."""
     slots = {}
     for name, placeholder in placeholders.items():
-        found = [i for i, param in enumerate(params) if param == placeholder or param == str(placeholder)]
+        found = [
+            (index, form)
+            for index, param in enumerate(params)
+            for form, as_form in _UUID_FORMS.items()
+            if type(param) is type(as_form(placeholder)) and param == as_form(placeholder)
+        ]
         if len(found) != 1:
             raise ValueError(f"{name} appears {len(found)} times among the parameters of {sql}")
-        slots[name] = (found[0], isinstance(params[found[0]], str))
+        index, form = found[0]
+        slots[name] = (index, _UUID_FORMS[form])
     return slots
 
 
@@ -103,13 +119,13 @@ class PreparedRows:
 
     def __init__(self, build: Callable[..., QuerySet]):
         self.build = build
-        self._compiled: dict[str, tuple[str, list, dict[str, tuple[int, bool]], list]] = {}
+        self._compiled: dict[str, tuple[str, list, dict[str, tuple[int, Callable]], list]] = {}
 
     def __call__(self, *, limit: int, offset: int, using: str = "default", **values: uuid.UUID) -> list[tuple]:
         sql, params, slots, converters = self._compiled.get(using) or self._compile(using, sorted(values))
         params = list(params)
-        for name, (index, as_text) in slots.items():
-            params[index] = str(values[name]) if as_text else values[name]
+        for name, (index, as_form) in slots.items():
+            params[index] = as_form(values[name])
         connection = connections[using]
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, limit, offset])
@@ -125,7 +141,7 @@ class PreparedRows:
             converted.append(tuple(row))
         return converted
 
-    def _compile(self, using: str, names: list[str]) -> tuple[str, list, dict[str, tuple[int, bool]], list]:
+    def _compile(self, using: str, names: list[str]) -> tuple[str, list, dict[str, tuple[int, Callable]], list]:
         placeholders = {name: uuid.uuid4() for name in names}
         query = self.build(**placeholders).using(using).query
         if query.is_sliced or query.select_for_update:

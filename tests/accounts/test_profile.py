@@ -225,7 +225,7 @@ def test_the_release_before_still_reads_the_switch_columns_of_rows_this_one_stor
         cursor.execute(
             "SELECT theme, notifications_enabled, email_alerts, price_alerts, news_notifications"
             " FROM accounts_preferences WHERE user_id = %s",
-            [owner.pk],
+            [owner._meta.pk.get_db_prep_value(owner.pk, connection)],  # SQLite stores a UUID as hex
         )
         assert cursor.fetchone() == ("light", True, False, True, False)
 

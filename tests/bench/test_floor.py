@@ -14,6 +14,8 @@ from django.db import connection
 WORKER = Path(__file__).resolve().parents[2] / "bench" / "floor" / "worker.py"
 
 
+@pytest.mark.postgres  # the floor is measured on PostgreSQL and Redis, as production runs
+@pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_the_floor_worker_answers_the_cpu_of_each_signed_in_call_it_made():
     database_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]
