@@ -47,11 +47,8 @@ class PreparedScalar:
         if self._locks and connections[using].get_autocommit():
             # The ORM's own refusal: in autocommit the lock would end with the statement.
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        params = list(params)
-        for name, (index, as_form) in slots.items():
-            params[index] = as_form(values[name])
         with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, _bind(params, slots, values))
             row = cursor.fetchone()
         return row[0] if row else None
 
@@ -95,17 +92,25 @@ def _slots(sql: str, params: list, placeholders: dict[str, uuid.UUID]) -> dict[s
     """Where each placeholder sits among the parameters, and in which form the ORM passed it."""
     slots = {}
     for name, placeholder in placeholders.items():
+        forms = [(as_form, as_form(placeholder)) for as_form in _UUID_FORMS.values()]
         found = [
-            (index, form)
+            (index, as_form)
             for index, param in enumerate(params)
-            for form, as_form in _UUID_FORMS.items()
-            if type(param) is type(as_form(placeholder)) and param == as_form(placeholder)
+            for as_form, expected in forms
+            if type(param) is type(expected) and param == expected
         ]
         if len(found) != 1:
             raise ValueError(f"{name} appears {len(found)} times among the parameters of {sql}")
-        index, form = found[0]
-        slots[name] = (index, _UUID_FORMS[form])
+        slots[name] = found[0]
     return slots
+
+
+def _bind(params: list, slots: dict[str, tuple[int, Callable]], values: dict[str, uuid.UUID]) -> list:
+    """The compiled parameters with each placeholder replaced by its value, in the ORM's form."""
+    bound = list(params)
+    for name, (index, as_form) in slots.items():
+        bound[index] = as_form(values[name])
+    return bound
 
 
 class PreparedRows:
@@ -123,12 +128,9 @@ class PreparedRows:
 
     def __call__(self, *, limit: int, offset: int, using: str = "default", **values: uuid.UUID) -> list[tuple]:
         sql, params, slots, converters = self._compiled.get(using) or self._compile(using, sorted(values))
-        params = list(params)
-        for name, (index, as_form) in slots.items():
-            params[index] = as_form(values[name])
         connection = connections[using]
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, limit, offset])
+            cursor.execute(sql, [*_bind(params, slots, values), limit, offset])
             rows = cursor.fetchall()
         if not converters:
             return rows
