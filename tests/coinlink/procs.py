@@ -32,10 +32,10 @@ def http_get(url: str, headers: dict | None = None, timeout: float = 5.0) -> tup
 
 
 def http_fetch(
-    url: str, headers: dict | None = None, timeout: float = 5.0, data: bytes | None = None
+    url: str, headers: dict | None = None, timeout: float = 5.0, data: bytes | None = None, method: str | None = None
 ) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers (lower-cased names) and body of a GET, or of a POST of `data`."""
-    request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310 - loopback only
+    """Status, headers (lower-cased names) and body of a GET, or of a POST of `data`, or of `method`."""
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)  # noqa: S310 - loopback only
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()

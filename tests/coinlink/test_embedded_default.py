@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.error
-import urllib.request
 
 import pytest
 
-from tests.coinlink.procs import PYTHON, ROOT, child_env, free_port, start_serve, stop, wait_until
+from tests.coinlink.procs import PYTHON, ROOT, child_env, free_port, http_fetch, start_serve, stop, wait_until
 
 PASSWORD = "correct horse battery staple 9"
 
@@ -48,12 +46,7 @@ def call(method: str, url: str, body: dict | None = None, token: str | None = No
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - loopback only
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
+    status, _, raw = http_fetch(url, headers, timeout=10, data=data, method=method)
     return status, json.loads(raw) if raw else None
 
 
